@@ -1,0 +1,45 @@
+// Package events connects a service to NATS, over which it publishes its changes
+// (JetStream) and notifications (core NATS).
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// ErrDisconnected is reported by Ready while the connection is down.
+var ErrDisconnected = errors.New("nats: not connected")
+
+// Connect dials url and keeps reconnecting for the life of the process, so a NATS
+// restart never needs a service restart; the service is simply not ready meanwhile.
+func Connect(url, name string, logger *slog.Logger) (*nats.Conn, error) {
+	nc, err := nats.Connect(url,
+		nats.Name(name),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			logger.Warn("nats disconnected", "error", fmt.Sprint(err))
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) { logger.Info("nats reconnected") }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("nats connect: %w", err)
+	}
+	return nc, nil
+}
+
+// Ready reports whether nc is connected now.
+func Ready(nc *nats.Conn) func(context.Context) error {
+	return func(context.Context) error {
+		if nc.Status() != nats.CONNECTED {
+			return ErrDisconnected
+		}
+		return nil
+	}
+}

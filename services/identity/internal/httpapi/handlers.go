@@ -1,0 +1,85 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"amancair.dev/pkg/httpserver"
+	"amancair.dev/services/identity/internal/identity"
+)
+
+type handler struct{ users *identity.Service }
+
+// registerRequest is the body of POST /users/. Fields the client must not set
+// (id, roles, phone_verified, …) are simply not here.
+type registerRequest struct {
+	Name       *string `json:"name"`
+	Phone      *string `json:"phone"`
+	Email      *string `json:"email"`
+	DOB        *string `json:"dob"`
+	Gender     *string `json:"gender"`
+	NationalID *string `json:"national_id"`
+}
+
+// userResponse is a user as the API shows it: the NIK masked, dates as strings.
+type userResponse struct {
+	ID            int64     `json:"id"`
+	Name          string    `json:"name"`
+	Phone         string    `json:"phone"`
+	Email         string    `json:"email"`
+	DOB           *string   `json:"dob"`
+	Gender        *string   `json:"gender"`
+	NationalID    *string   `json:"national_id"`
+	PhoneVerified bool      `json:"phone_verified"`
+	Roles         []string  `json:"roles"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+func toResponse(u identity.User) userResponse {
+	r := userResponse{
+		ID: u.ID, Name: u.Name, Phone: u.Phone, Email: u.Email,
+		PhoneVerified: u.PhoneVerified, Roles: u.Roles,
+		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
+	}
+	if u.DOB != nil {
+		d := u.DOB.Format(time.DateOnly)
+		r.DOB = &d
+	}
+	if u.Gender != "" {
+		r.Gender = &u.Gender
+	}
+	if u.NationalID != "" {
+		masked := identity.MaskNationalID(u.NationalID)
+		r.NationalID = &masked
+	}
+	return r
+}
+
+func (h *handler) register(c *fiber.Ctx) error {
+	var req registerRequest
+	if err := httpserver.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	user, err := h.users.Register(c.UserContext(), identity.RegistrationInput(req))
+	if err != nil {
+		return err
+	}
+	c.Location("/users/" + strconv.FormatInt(user.ID, 10))
+	return httpserver.JSON(c, http.StatusCreated, toResponse(user))
+}
+
+func (h *handler) get(c *fiber.Ctx) error {
+	id, err := httpserver.PathID(c, "user_id")
+	if err != nil {
+		return err
+	}
+	user, err := h.users.User(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	return httpserver.JSON(c, http.StatusOK, toResponse(user))
+}
