@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -14,6 +15,9 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 )
+
+// registerHTML lets the docs pages (HTML) be checked, as strings.
+var registerHTML sync.Once
 
 // Client drives a public API in tests and checks every response it gets against
 // the service's OpenAPI document: a response the document does not describe fails
@@ -46,6 +50,7 @@ func (r Response) JSON(t testing.TB) map[string]any {
 // nothing (for paths outside any document, such as the gateway's 404s).
 func NewClient(t testing.TB, base string, specYAML []byte) *Client {
 	t.Helper()
+	registerHTML.Do(func() { openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.PlainBodyDecoder) })
 	c := &Client{t: t, base: strings.TrimSuffix(base, "/"), hc: &http.Client{}}
 	if specYAML != nil {
 		doc, err := openapi3.NewLoader().LoadFromData(specYAML)

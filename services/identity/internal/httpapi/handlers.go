@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"amancair.dev/pkg/httpserver"
+	"amancair.dev/pkg/pii"
 	"amancair.dev/services/identity/internal/identity"
 )
 
@@ -53,7 +54,7 @@ func toResponse(u identity.User) userResponse {
 		r.Gender = &u.Gender
 	}
 	if u.NationalID != "" {
-		masked := identity.MaskNationalID(u.NationalID)
+		masked := pii.Mask(u.NationalID, 4, 2)
 		r.NationalID = &masked
 	}
 	return r

@@ -85,11 +85,3 @@ func (n NIK) validDate() bool {
 }
 
 func atoi2(s string) int { return int(s[0]-'0')*10 + int(s[1]-'0') }
-
-// MaskNationalID shows the first 4 and last 2 digits of a NIK: 3201**********01.
-func MaskNationalID(s string) string {
-	if len(s) <= 6 {
-		return strings.Repeat("*", len(s))
-	}
-	return s[:4] + strings.Repeat("*", len(s)-6) + s[len(s)-2:]
-}

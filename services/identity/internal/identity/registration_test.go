@@ -114,10 +114,3 @@ func TestValidateRejects(t *testing.T) {
 		})
 	}
 }
-
-func TestMaskNationalID(t *testing.T) {
-	t.Parallel()
-	if got := identity.MaskNationalID("3201525205900001"); got != "3201**********01" {
-		t.Errorf("MaskNationalID = %q, want 3201**********01", got)
-	}
-}

@@ -1,0 +1,114 @@
+package app_test
+
+import (
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"amancair.dev/pkg/testenv"
+	"amancair.dev/services/device/internal/app"
+	"amancair.dev/services/device/internal/httpapi"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+func start(t *testing.T) *testenv.Client {
+	t.Helper()
+	svc := testenv.StartService(t, app.Run, testenv.Database(t).ServiceEnv("device"))
+	return testenv.NewClient(t, svc.URL, httpapi.OpenAPI)
+}
+
+func TestRegisterDevice(t *testing.T) {
+	t.Parallel()
+	api := start(t)
+	body := map[string]any{"user_id": 1, "imei": "356938035643809", "android_id": "9774d56d682e549c",
+		"advertising_id": "38400000-8cf0-11bd-b23e-10b96e40000d", "sim_serial": "8962010012345678901",
+		"device_model": "Samsung SM-A155F", "os_version": "Android 14"}
+
+	first := api.JSON("POST", "/devices/", body)
+	if first.Status != http.StatusCreated {
+		t.Fatalf("POST /devices/ = %d %s", first.Status, first.Body)
+	}
+	d := first.JSON(t)
+	for k, want := range map[string]any{"imei": "35**********809", "android_id": "97***********49c",
+		"sim_serial": "89**************901", "device_model": "Samsung SM-A155F", "user_id": float64(1)} {
+		if d[k] != want {
+			t.Errorf("%s = %v, want %v", k, d[k], want)
+		}
+	}
+	for _, raw := range []string{"356938035643809", "9774d56d682e549c", "8962010012345678901", "38400000-8cf0-11bd-b23e-10b96e40000d"} {
+		if strings.Contains(string(first.Body), raw) {
+			t.Errorf("response shows an identifier unmasked: %s", raw)
+		}
+	}
+
+	again := api.JSON("POST", "/devices/", body)
+	if again.Status != http.StatusOK || again.JSON(t)["id"] != d["id"] {
+		t.Errorf("registering again = %d %s, want 200 with id %v", again.Status, again.Body, d["id"])
+	}
+
+	stolen := api.JSON("POST", "/devices/", map[string]any{"user_id": 2, "imei": "356938035643809"})
+	if stolen.Status != http.StatusConflict || !strings.Contains(string(stolen.Body), `"field":"imei"`) {
+		t.Errorf("IMEI of another user = %d %s, want 409 naming imei", stolen.Status, stolen.Body)
+	}
+
+	modern := api.JSON("POST", "/devices/", map[string]any{"user_id": 2, "android_id": "9774d56d682e549c"})
+	if modern.Status != http.StatusCreated || modern.JSON(t)["imei"] != nil {
+		t.Errorf("android_id-only device of another user = %d %s, want 201", modern.Status, modern.Body)
+	}
+}
+
+// Twenty concurrent registrations of one phone agree on one device.
+func TestRegisterDeviceConcurrently(t *testing.T) {
+	t.Parallel()
+	api := start(t)
+	ids := make(chan any, 20)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			r := api.JSON("POST", "/devices/", map[string]any{"user_id": 5, "android_id": "0123456789abcdef"})
+			if r.Status != http.StatusCreated && r.Status != http.StatusOK {
+				t.Errorf("status %d %s", r.Status, r.Body)
+				return
+			}
+			ids <- r.JSON(t)["id"]
+		})
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[any]bool{}
+	for id := range ids {
+		seen[id] = true
+	}
+	if len(seen) != 1 {
+		t.Errorf("concurrent registrations made %d devices, want 1", len(seen))
+	}
+}
+
+func TestRegisterDeviceRejects(t *testing.T) {
+	t.Parallel()
+	api := start(t)
+	tests := []struct {
+		name   string
+		body   string
+		status int
+	}{
+		{"no identifier", `{"user_id":1,"device_model":"X"}`, http.StatusUnprocessableEntity},
+		{"bad imei", `{"user_id":1,"imei":"356938035643808"}`, http.StatusUnprocessableEntity},
+		{"user_id as string", `{"user_id":"1","android_id":"9774d56d682e549c"}`, http.StatusBadRequest},
+		{"user_id fractional", `{"user_id":1.5,"android_id":"9774d56d682e549c"}`, http.StatusBadRequest},
+		{"not json", `imei=1`, http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if r := api.Do("POST", "/devices/", []byte(tt.body)); r.Status != tt.status {
+				t.Errorf("status = %d %s, want %d", r.Status, r.Body, tt.status)
+			}
+		})
+	}
+	if r := api.JSON("POST", "/devices/", map[string]any{"user_id": 1, "imei": "356938035643809"}); r.JSON(t)["id"] != float64(1) {
+		t.Errorf("first stored device has id %v, want 1: a rejected request wrote a row", r.JSON(t)["id"])
+	}
+}

@@ -1,0 +1,52 @@
+// Package device is the domain of the phones AmanCair users register: which
+// identifiers a device may carry, how they are validated, and the use cases.
+package device
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors the use cases return; the HTTP layer maps each to a status.
+var (
+	// ErrIMEITaken means the IMEI is registered to another user.
+	ErrIMEITaken = errors.New("imei registered to another user")
+)
+
+// Device is a registered phone.
+type Device struct {
+	ID            int64
+	UserID        int64
+	IMEI          string
+	AndroidID     string
+	AdvertisingID string
+	SIMSerial     string
+	Model         string
+	OSVersion     string
+	RegisteredAt  time.Time
+}
+
+// Repository stores devices; postgres implements it.
+type Repository interface {
+	// Register stores r unless the user already has a device with one of its
+	// identifiers, in which case it returns that device and created = false.
+	// It returns ErrIMEITaken when another user holds the IMEI.
+	Register(ctx context.Context, r Registration) (d Device, created bool, err error)
+}
+
+// Service holds the device use cases.
+type Service struct{ repo Repository }
+
+// NewService returns the use cases over repo.
+func NewService(repo Repository) *Service { return &Service{repo: repo} }
+
+// Register validates in and registers the device; registering the same device
+// again for the same user is idempotent.
+func (s *Service) Register(ctx context.Context, in RegistrationInput) (Device, bool, error) {
+	r, err := in.Validate()
+	if err != nil {
+		return Device{}, false, err
+	}
+	return s.repo.Register(ctx, r)
+}

@@ -1,0 +1,90 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"amancair.dev/pkg/httpserver"
+	"amancair.dev/pkg/pii"
+	"amancair.dev/pkg/validation"
+	"amancair.dev/services/device/internal/device"
+)
+
+type handler struct{ devices *device.Service }
+
+// registerRequest is the blueprint's device body plus the owner's user_id.
+type registerRequest struct {
+	UserID        *int64  `json:"user_id"`
+	IMEI          *string `json:"imei"`
+	AndroidID     *string `json:"android_id"`
+	AdvertisingID *string `json:"advertising_id"`
+	SIMSerial     *string `json:"sim_serial"`
+	DeviceModel   *string `json:"device_model"`
+	OSVersion     *string `json:"os_version"`
+}
+
+// deviceResponse shows a device with every hardware identifier masked.
+type deviceResponse struct {
+	ID            int64     `json:"id"`
+	UserID        int64     `json:"user_id"`
+	IMEI          *string   `json:"imei"`
+	AndroidID     *string   `json:"android_id"`
+	AdvertisingID *string   `json:"advertising_id"`
+	SIMSerial     *string   `json:"sim_serial"`
+	DeviceModel   *string   `json:"device_model"`
+	OSVersion     *string   `json:"os_version"`
+	RegisteredAt  time.Time `json:"registered_at"`
+}
+
+// masked shows the first 2 and last 3 characters of an identifier; nil when absent.
+func masked(s string) *string {
+	if s == "" {
+		return nil
+	}
+	m := pii.Mask(s, 2, 3)
+	return &m
+}
+
+func orNil(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func toResponse(d device.Device) deviceResponse {
+	return deviceResponse{
+		ID: d.ID, UserID: d.UserID,
+		IMEI: masked(d.IMEI), AndroidID: masked(d.AndroidID), AdvertisingID: masked(d.AdvertisingID), SIMSerial: masked(d.SIMSerial),
+		DeviceModel: orNil(d.Model), OSVersion: orNil(d.OSVersion), RegisteredAt: d.RegisteredAt.UTC(),
+	}
+}
+
+func (h *handler) register(c *fiber.Ctx) error {
+	var req registerRequest
+	if err := httpserver.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	d, created, err := h.devices.Register(c.UserContext(), device.RegistrationInput(req))
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	return httpserver.JSON(c, status, toResponse(d))
+}
+
+// Problems maps the device domain's sentinel errors to problems.
+func Problems(err error) *httpserver.Problem {
+	if errors.Is(err, device.ErrIMEITaken) {
+		p := httpserver.Conflict("This IMEI is registered to another user.")
+		p.Errors = []validation.FieldError{{Field: "imei", Message: "is registered to another user"}}
+		return p
+	}
+	return nil
+}

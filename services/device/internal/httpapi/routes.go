@@ -1,0 +1,27 @@
+// Package httpapi is the device service's public HTTP API: routes, request and
+// response shapes, and the mapping of domain errors to problems.
+package httpapi
+
+import (
+	_ "embed"
+
+	"github.com/gofiber/fiber/v2"
+
+	"amancair.dev/pkg/httpserver"
+	"amancair.dev/services/device/internal/device"
+)
+
+// OpenAPI is the document describing exactly the routes below.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte
+
+// Routes lists every route the device service serves.
+func Routes(app fiber.Router, devices *device.Service) error {
+	h := &handler{devices: devices}
+	if err := httpserver.MountDocs(app, "/devices", "device", OpenAPI); err != nil {
+		return err
+	}
+	app.Post("/devices", h.register)
+	return nil
+}
