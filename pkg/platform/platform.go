@@ -34,7 +34,8 @@ var Version = "dev"
 // Service describes one microservice to Run.
 type Service struct {
 	Name string
-	// Migrations holds the service's goose SQL files.
+	// Migrations holds the service's goose SQL files; nil when it has no tables yet
+	// (migrate then only provisions the schema and roles).
 	Migrations fs.FS
 	// Mapper translates the service's domain errors to problems.
 	Mapper httpserver.Mapper
@@ -88,6 +89,9 @@ func migrate(ctx context.Context, svc Service, getenv func(string) string, stdou
 	defer tel.Shutdown(context.WithoutCancel(ctx))
 	if err := postgres.Provision(ctx, adminURL, schema); err != nil {
 		return err
+	}
+	if svc.Migrations == nil {
+		return nil
 	}
 	return postgres.Migrate(ctx, adminURL, schema, svc.Migrations, tel.Logger)
 }

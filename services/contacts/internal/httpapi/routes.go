@@ -1,0 +1,28 @@
+// Package httpapi is the contacts service's public HTTP API: routes, request and
+// response shapes, and the mapping of domain errors to problems.
+package httpapi
+
+import (
+	_ "embed"
+
+	"github.com/gofiber/fiber/v2"
+
+	"amancair.dev/pkg/httpserver"
+	"amancair.dev/services/contacts/internal/contacts"
+)
+
+// OpenAPI is the document describing exactly the routes below.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte
+
+// Routes lists every route the contacts service serves.
+func Routes(app fiber.Router, svc *contacts.Service) error {
+	h := &handler{contacts: svc}
+	if err := httpserver.MountDocs(app, "/emergency", "contacts", OpenAPI); err != nil {
+		return err
+	}
+	app.Post("/emergency/:user_id", h.add)
+	app.Get("/emergency/:user_id", h.list)
+	return nil
+}
