@@ -95,9 +95,29 @@ func reachable(hostport string) bool {
 	return true
 }
 
-// start runs a server process in its own process group, its output to logw, and
-// returns a Stop that terminates the group and waits for it.
-func start(logw io.Writer, name string, args []string, env []string, dir string) (Stop, error) {
+// Process is a server process started by StartProcess.
+type Process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Exited is closed when the process has ended, for whatever reason.
+func (p *Process) Exited() <-chan struct{} { return p.done }
+
+// Stop terminates the process group and waits for it (SIGKILL after 10 s).
+func (p *Process) Stop() {
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// StartProcess runs a server process in its own process group (killed if this
+// process dies), its output to logw, with env added to ours.
+func StartProcess(logw io.Writer, name string, args []string, env []string, dir string) (*Process, error) {
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = logw, logw
 	cmd.Env = append(os.Environ(), env...)
@@ -106,17 +126,19 @@ func start(logw io.Writer, name string, args []string, env []string, dir string)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	return func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}, nil
+	p := &Process{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	return p, nil
+}
+
+// CheckFree fails when something already listens on addr, naming it, so a stack
+// never mistakes another run's server for its own.
+func CheckFree(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s is already in use (another run still going?): %w", addr, err)
+	}
+	return ln.Close()
 }
 
 func waitFor(ctx context.Context, what string, ok func() bool) error {
@@ -158,11 +180,11 @@ func NATS(ctx context.Context, natsURL string, startOnURL bool, logw io.Writer) 
 	if err != nil {
 		return "", nil, err
 	}
-	stop, err := start(logw, bin, []string{"-a", host, "-p", port, "-js", "-sd", dir}, nil, dir)
+	proc, err := StartProcess(logw, bin, []string{"-a", host, "-p", port, "-js", "-sd", dir}, nil, dir)
 	if err != nil {
 		return "", nil, err
 	}
-	stopAll := func() { stop(); os.RemoveAll(dir) }
+	stopAll := func() { proc.Stop(); os.RemoveAll(dir) }
 	if err := waitFor(ctx, "nats-server", func() bool { return reachable(addr) }); err != nil {
 		stopAll()
 		return "", nil, err
@@ -201,13 +223,13 @@ func Vault(ctx context.Context, addr, token string, logw io.Writer) (string, str
 	if err != nil {
 		return "", "", nil, err
 	}
-	stop, err := start(logw, bin, []string{"server", "-dev", "-dev-no-store-token",
-		"-dev-listen-address=" + u.Host, "-dev-root-token-id=" + token},
+	proc, err := StartProcess(logw, bin, []string{"server", "-dev", "-dev-no-store-token",
+		"-dev-listen-address=" + u.Host, "-dev-root-token-id=" + token, "-log-level=warn"},
 		[]string{"HOME=" + dir, "VAULT_DISABLE_MLOCK=true"}, dir)
 	if err != nil {
 		return "", "", nil, err
 	}
-	stopAll := func() { stop(); os.RemoveAll(dir) }
+	stopAll := func() { proc.Stop(); os.RemoveAll(dir) }
 	health := func() bool {
 		resp, err := http.Get(addr + "/v1/sys/health")
 		if err != nil {

@@ -1,0 +1,359 @@
+// Package devstack brings up the whole AmanCair system on one machine: PostgreSQL,
+// NATS and Vault (found, or started from pinned binaries), the four services built
+// from this checkout, and the Caddy gateway in front. `make run` uses it to serve
+// developers on :8000; the end-to-end tests and `make bench` use it with a
+// throwaway database and free ports.
+package devstack
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"amancair.dev/pkg/testenv"
+)
+
+// Services in start order.
+var Services = []string{"identity", "device", "contacts", "audit"}
+
+// Options choose where the stack's parts live. Empty fields take defaults.
+type Options struct {
+	// DatabaseURL is the PostgreSQL database to use. Empty: the local server on
+	// 127.0.0.1:5432 (database "amancair", created if missing), or else a throwaway
+	// cluster from the system's PostgreSQL binaries.
+	DatabaseURL string
+	// NATSURL defaults to nats://127.0.0.1:4222; when nothing answers there the
+	// pinned nats-server is started there.
+	NATSURL string
+	// VaultAddr defaults to http://127.0.0.1:8200; when nothing answers there a
+	// Vault dev server with transit is started there.
+	VaultAddr, VaultToken string
+	// GatewayAddr is where Caddy listens; default ":8000".
+	GatewayAddr string
+	// Ephemeral gives the stack a database and role names of its own, free ports
+	// and servers of its own where none answer, all removed by Stop: for tests and
+	// benchmarks that must share nothing with other runs.
+	Ephemeral bool
+	// Log receives every process's output, each line tagged with its source.
+	Log io.Writer
+}
+
+// Stack is a running system.
+type Stack struct {
+	GatewayURL  string
+	DatabaseURL string // superuser connection to the stack's database
+	NATSURL     string
+	VaultAddr   string
+	VaultToken  string
+	// ServiceURLs and OpsURLs address each service directly, bypassing the gateway.
+	ServiceURLs map[string]string
+	OpsURLs     map[string]string
+	Roles       map[string][2]string // service → owner, app role
+
+	stops []func()
+	procs map[string]*testenv.Process
+	log   *tagger
+}
+
+// Wait returns nil when ctx ends, or an error as soon as one of the stack's
+// services or its gateway exits on its own.
+func (s *Stack) Wait(ctx context.Context) error {
+	exited := make(chan string, len(s.procs))
+	for name, p := range s.procs {
+		go func() {
+			select {
+			case <-p.Exited():
+				exited <- name
+			case <-ctx.Done():
+			}
+		}()
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case name := <-exited:
+		return fmt.Errorf("%s exited unexpectedly", name)
+	}
+}
+
+// Start brings the stack up, or stops whatever it started and returns the error.
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+	root, err := testenv.Root()
+	if err != nil {
+		return nil, err
+	}
+	if opts.Log == nil {
+		opts.Log = os.Stdout
+	}
+	s := &Stack{ServiceURLs: map[string]string{}, OpsURLs: map[string]string{}, Roles: map[string][2]string{},
+		procs: map[string]*testenv.Process{}, log: &tagger{w: opts.Log}}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+
+	binDir := filepath.Join(root, "bin")
+	if err := buildServices(ctx, root, binDir); err != nil {
+		return nil, err
+	}
+	if err := s.startServers(ctx, opts); err != nil {
+		return nil, err
+	}
+
+	rolePrefix := ""
+	if opts.Ephemeral {
+		rolePrefix = "amc_" + testenv.RandomID(4) + "_"
+	}
+	upstreams := map[string]string{}
+	for i, svc := range Services {
+		httpAddr, opsAddr := fmt.Sprintf("127.0.0.1:%d", 8081+i), fmt.Sprintf("127.0.0.1:%d", 9091+i)
+		if opts.Ephemeral {
+			if httpAddr, err = testenv.FreeAddr(); err != nil {
+				return nil, err
+			}
+			if opsAddr, err = testenv.FreeAddr(); err != nil {
+				return nil, err
+			}
+		}
+		if err := s.startService(ctx, binDir, svc, rolePrefix, httpAddr, opsAddr); err != nil {
+			return nil, err
+		}
+		upstreams[strings.ToUpper(svc)+"_UPSTREAM"] = httpAddr
+	}
+
+	gateway := opts.GatewayAddr
+	if gateway == "" {
+		gateway = "127.0.0.1:8000"
+		if opts.Ephemeral {
+			if gateway, err = testenv.FreeAddr(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := s.startGateway(ctx, root, gateway, upstreams); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Stop stops everything Start started, in reverse order, and nothing else.
+func (s *Stack) Stop() {
+	for i := len(s.stops) - 1; i >= 0; i-- {
+		s.stops[i]()
+	}
+	s.stops = nil
+}
+
+func buildServices(ctx context.Context, root, binDir string) error {
+	args := []string{"build", "-trimpath", "-o", binDir + "/"}
+	for _, svc := range Services {
+		args = append(args, "./services/"+svc+"/cmd/"+svc)
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build services: %w\n%s", err, out)
+	}
+	return nil
+}
+
+func (s *Stack) startServers(ctx context.Context, opts Options) error {
+	var err error
+	var stop testenv.Stop
+	dbURL := opts.DatabaseURL
+	switch {
+	case opts.Ephemeral:
+		server := envOr(dbURL, "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
+		name := "amc_stack_" + testenv.RandomID(6)
+		if s.DatabaseURL, stop, err = testenv.Postgres(ctx, server, name, s.log.tag("postgres")); err != nil {
+			return err
+		}
+		serverURL := testenv.WithDatabase(s.DatabaseURL, "postgres")
+		// The roles go after the database that holds their grants.
+		s.stops = append(s.stops, stop, func() { dropDatabase(serverURL, name); dropRoles(serverURL, s.Roles) })
+	case dbURL != "":
+		s.DatabaseURL = dbURL
+	default:
+		if s.DatabaseURL, stop, err = testenv.Postgres(ctx, "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "amancair", s.log.tag("postgres")); err != nil {
+			return err
+		}
+		s.stops = append(s.stops, stop)
+	}
+
+	if s.NATSURL, stop, err = testenv.NATS(ctx, envOr(opts.NATSURL, "nats://127.0.0.1:4222"), !opts.Ephemeral, s.log.tag("nats")); err != nil {
+		return err
+	}
+	s.stops = append(s.stops, stop)
+
+	vaultAddr := envOr(opts.VaultAddr, "http://127.0.0.1:8200")
+	if opts.Ephemeral && opts.VaultAddr == "" {
+		vaultAddr = ""
+	}
+	if s.VaultAddr, s.VaultToken, stop, err = testenv.Vault(ctx, vaultAddr, opts.VaultToken, s.log.tag("vault")); err != nil {
+		return err
+	}
+	s.stops = append(s.stops, stop)
+	return nil
+}
+
+func (s *Stack) startService(ctx context.Context, binDir, svc, rolePrefix, httpAddr, opsAddr string) error {
+	owner, app := rolePrefix+svc+"_owner", rolePrefix+svc+"_app"
+	password := testenv.RandomID(16)
+	s.Roles[svc] = [2]string{owner, app}
+	env := []string{
+		"MIGRATE_DATABASE_URL=" + s.DatabaseURL,
+		"DATABASE_URL=" + testenv.WithUser(s.DatabaseURL, app, password),
+		"DB_OWNER_ROLE=" + owner,
+		"DB_APP_ROLE=" + app,
+		"DB_APP_PASSWORD=" + password,
+		"NATS_URL=" + s.NATSURL,
+		"VAULT_ADDR=" + s.VaultAddr,
+		"VAULT_TOKEN=" + s.VaultToken,
+		"HTTP_ADDR=" + httpAddr,
+		"OPS_ADDR=" + opsAddr,
+	}
+	bin := filepath.Join(binDir, svc)
+	migrate := exec.CommandContext(ctx, bin, "migrate")
+	migrate.Env = append(os.Environ(), env...)
+	migrate.Stdout, migrate.Stderr = s.log.tag(svc), s.log.tag(svc)
+	if err := migrate.Run(); err != nil {
+		return fmt.Errorf("%s migrate: %w", svc, err)
+	}
+	for _, addr := range []string{httpAddr, opsAddr} {
+		if err := testenv.CheckFree(addr); err != nil {
+			return fmt.Errorf("%s: %w", svc, err)
+		}
+	}
+	proc, err := testenv.StartProcess(s.log.tag(svc), bin, nil, env, binDir)
+	if err != nil {
+		return fmt.Errorf("start %s: %w", svc, err)
+	}
+	s.stops = append(s.stops, proc.Stop)
+	s.procs[svc] = proc
+	s.ServiceURLs[svc], s.OpsURLs[svc] = "http://"+httpAddr, "http://"+opsAddr
+	return waitHTTP(ctx, svc, "http://"+opsAddr+"/readyz", proc)
+}
+
+func (s *Stack) startGateway(ctx context.Context, root, addr string, upstreams map[string]string) error {
+	caddy, err := testenv.Bin("caddy")
+	if err != nil {
+		return err
+	}
+	if err := testenv.CheckFree(addr); err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("gateway address %q: %w", addr, err)
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	env := []string{"GATEWAY_PORT=" + port, "GATEWAY_BIND=" + host}
+	for k, v := range upstreams {
+		env = append(env, k+"="+v)
+	}
+	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" {
+		env = append(env, "OTEL_TRACES_EXPORTER=none")
+	}
+	proc, err := testenv.StartProcess(s.log.tag("gateway"), caddy,
+		[]string{"run", "--config", filepath.Join(root, "deploy/gateway/Caddyfile"), "--adapter", "caddyfile"}, env, root)
+	if err != nil {
+		return fmt.Errorf("start gateway: %w", err)
+	}
+	s.stops = append(s.stops, proc.Stop)
+	s.procs["gateway"] = proc
+	if host == "0.0.0.0" {
+		host = "localhost"
+	}
+	s.GatewayURL = "http://" + net.JoinHostPort(host, port)
+	return waitHTTP(ctx, "gateway", s.GatewayURL+"/users/openapi.json", proc)
+}
+
+// waitHTTP polls url until it answers 200, failing early if proc exits meanwhile.
+func waitHTTP(ctx context.Context, what, url string, proc *testenv.Process) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready at %s: %w", what, url, ctx.Err())
+		case <-proc.Exited():
+			return fmt.Errorf("%s exited before it was ready (its log lines above say why)", what)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func envOr(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
+}
+
+func dropDatabase(serverURL, name string) {
+	ctx := context.Background()
+	if conn, err := pgx.Connect(ctx, serverURL); err == nil {
+		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		conn.Close(ctx)
+	}
+}
+
+func dropRoles(serverURL string, roles map[string][2]string) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, serverURL)
+	if err != nil {
+		return
+	}
+	defer conn.Close(ctx)
+	for _, r := range roles {
+		for _, name := range r {
+			_, _ = conn.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{name}.Sanitize())
+		}
+	}
+}
+
+// tagger writes each line of several processes' output to one stream, prefixed
+// with the process's name, never interleaving within a line.
+type tagger struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (t *tagger) tag(name string) io.Writer {
+	pr, pw := io.Pipe()
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		prefix := []byte(fmt.Sprintf("%-9s| ", name))
+		for sc.Scan() {
+			t.mu.Lock()
+			_, _ = t.w.Write(append(append(bytes.Clone(prefix), sc.Bytes()...), '\n'))
+			t.mu.Unlock()
+		}
+		_ = pr.CloseWithError(errors.New("tagger: reader stopped"))
+	}()
+	return pw
+}
