@@ -24,7 +24,9 @@ func Connect(url, name string, logger *slog.Logger) (*nats.Conn, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			logger.Warn("nats disconnected", "error", fmt.Sprint(err))
+			if err != nil { // nil when we close the connection ourselves
+				logger.Warn("nats disconnected", "error", err.Error())
+			}
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) { logger.Info("nats reconnected") }),
 	)

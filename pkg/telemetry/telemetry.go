@@ -142,11 +142,12 @@ func (h traceHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	return traceHandler{h.Handler.WithAttrs(attrs)}
 }
 
-func (h traceHandler) WithGroup(name string) slog.Handler { return traceHandler{h.Handler.WithGroup(name)} }
+func (h traceHandler) WithGroup(name string) slog.Handler {
+	return traceHandler{h.Handler.WithGroup(name)}
+}
 
 // Discard is a Telemetry for unit tests: logs go nowhere, spans are not exported.
 func Discard() *Telemetry {
 	t, _ := Setup(context.Background(), config.New(func(string) string { return "" }), "test", "test", io.Discard)
 	return t
 }
-

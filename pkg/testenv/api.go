@@ -136,8 +136,8 @@ func (c *Client) check(req *http.Request, r Response) {
 	input := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
 			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}},
-		Status: r.Status,
-		Header: r.Header,
+		Status:  r.Status,
+		Header:  r.Header,
 		Options: &openapi3filter.Options{IncludeResponseStatus: true},
 	}
 	input.SetBodyBytes(r.Body)

@@ -166,7 +166,10 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 func TestUnknownPathsAndIDs(t *testing.T) {
 	t.Parallel()
 	api := start(t)
-	for _, tc := range []struct{ method, path string; status int }{
+	for _, tc := range []struct {
+		method, path string
+		status       int
+	}{
 		{"GET", "/users/424242", http.StatusNotFound},
 		{"GET", "/users/abc", http.StatusNotFound},
 		{"GET", "/users/0", http.StatusNotFound},
