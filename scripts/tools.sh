@@ -7,8 +7,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$root/bin"
 
 build() { # build <name> <tools module dir> <package>
-	local name=$1 dir=$2 pkg=$3
-	GOWORK=off go build -C "$root/tools/$dir" -trimpath -o "$root/bin/$name" "$pkg"
+	local name=$1 dir=$2 pkg=$3 out="$root/bin/$1"
+	# Up to date when built after the last change to the pinning go.mod/go.sum.
+	if [ -x "$out" ] && [ "$out" -nt "$root/tools/$dir/go.mod" ] && [ "$out" -nt "$root/tools/$dir/go.sum" ]; then
+		return
+	fi
+	echo "tools.sh: building $name (pinned in tools/$dir)" >&2
+	GOWORK=off go build -C "$root/tools/$dir" -trimpath -ldflags "-s -w" -o "$out.tmp" "$pkg"
+	mv "$out.tmp" "$out"
 }
 
 targets=("$@")
