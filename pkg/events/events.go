@@ -45,3 +45,10 @@ func Ready(nc *nats.Conn) func(context.Context) error {
 		return nil
 	}
 }
+
+// IsUnavailable reports whether err means NATS could not take a message now.
+func IsUnavailable(err error) bool {
+	return errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrNoServers) ||
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrConnectionDraining) ||
+		errors.Is(err, nats.ErrReconnectBufExceeded) || errors.Is(err, ErrDisconnected)
+}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +43,9 @@ type Config struct {
 	Unavailable []func(error) bool
 	// Checks are run by /readyz, by name.
 	Checks map[string]Check
+	// TrustedProxies (IPs or CIDRs) may tell the client's address in
+	// X-Forwarded-For; ClientIP believes no one else.
+	TrustedProxies []string
 }
 
 type server struct {
@@ -73,6 +77,10 @@ func New(cfg Config) *Server {
 		WriteTimeout:          10 * time.Second,
 		IdleTimeout:           75 * time.Second,
 		ReadBufferSize:        8192,
+		// Only the gateway's X-Forwarded-For is believed.
+		EnableTrustedProxyCheck: true,
+		TrustedProxies:          cfg.TrustedProxies,
+		ProxyHeader:             fiber.HeaderXForwardedFor,
 	})
 	srv := &Server{App: app, checks: cfg.Checks, logger: cfg.Telemetry.Logger, tel: cfg.Telemetry}
 
@@ -203,4 +211,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // JSON writes v with the contract's content type.
 func JSON(c *fiber.Ctx, status int, v any) error {
 	return c.Status(status).JSON(v, "application/json; charset=utf-8")
+}
+
+// ClientIP is the address of the client: the last X-Forwarded-For entry (the one
+// the gateway added) when the peer is a trusted proxy, else the peer itself.
+func ClientIP(c *fiber.Ctx) string {
+	ip := c.IP()
+	if i := strings.LastIndexByte(ip, ','); i >= 0 {
+		ip = ip[i+1:]
+	}
+	return strings.TrimSpace(ip)
 }

@@ -12,20 +12,24 @@ import (
 	"io/fs"
 	"log/slog"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/golang-jwt/jwt/v5"
 	vault "github.com/hashicorp/vault/api"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 
+	"amancair.dev/pkg/auth"
 	"amancair.dev/pkg/config"
 	"amancair.dev/pkg/events"
 	"amancair.dev/pkg/httpserver"
 	"amancair.dev/pkg/pii"
 	"amancair.dev/pkg/postgres"
 	"amancair.dev/pkg/telemetry"
+	"amancair.dev/pkg/transit"
 )
 
 // Version is stamped at build time with -ldflags "-X amancair.dev/pkg/platform.Version=…".
@@ -41,6 +45,25 @@ type Service struct {
 	Mapper httpserver.Mapper
 	// Mount adds the service's routes, built from deps, to app.
 	Mount func(deps *Deps, app *fiber.App) error
+	// TransitKeys are the Vault transit keys the service uses; migrate creates
+	// them if they are missing.
+	TransitKeys []transit.KeySpec
+	// Keys returns the access-token verification keys. Nil: the JWKS at
+	// IDENTITY_JWKS_URL (identity itself serves them from Vault).
+	Keys func(deps *Deps) (jwt.Keyfunc, error)
+	// Commands are extra subcommands (identity's grant-role), given the database
+	// pool as the serving role.
+	Commands map[string]Command
+}
+
+// Command is a service-specific subcommand.
+type Command func(ctx context.Context, deps *CommandDeps, args []string, stdout io.Writer) error
+
+// CommandDeps are what a subcommand gets: configuration, a logger and the pool.
+type CommandDeps struct {
+	Env    *config.Env
+	Logger *slog.Logger
+	Pool   *pgxpool.Pool
 }
 
 // Deps are the process-wide dependencies a service builds its use cases from.
@@ -51,6 +74,11 @@ type Deps struct {
 	Pool      *pgxpool.Pool
 	NATS      *nats.Conn
 	Vault     *vault.Client
+	Transit   *transit.Engine
+	// Auth verifies access tokens; use Auth.Required() on protected routes.
+	Auth *auth.Verifier
+	// Issuer and Audience are the access tokens' iss and aud.
+	Issuer, Audience string
 }
 
 // Run executes the command in args ("serve" when empty, "migrate", "version") and
@@ -72,7 +100,31 @@ func Run(ctx context.Context, svc Service, args []string, getenv func(string) st
 		_, err := fmt.Fprintf(stdout, "%s %s\n", svc.Name, Version)
 		return err
 	}
-	return fmt.Errorf("unknown command %q; commands: serve (default), migrate, version", cmd)
+	if c, ok := svc.Commands[cmd]; ok {
+		return runCommand(ctx, svc, c, args[1:], getenv, stdout)
+	}
+	names := []string{"serve (default)", "migrate", "version"}
+	for name := range svc.Commands {
+		names = append(names, name)
+	}
+	return fmt.Errorf("unknown command %q; commands: %s", cmd, strings.Join(names, ", "))
+}
+
+func runCommand(ctx context.Context, svc Service, c Command, args []string, getenv func(string) string, stdout io.Writer) error {
+	env := config.New(getenv)
+	dbURL := env.URL("DATABASE_URL", "", "postgres", "postgresql")
+	env.Required("DATABASE_URL")
+	schema := postgres.SchemaFromEnv(env, svc.Name)
+	tel, err := telemetry.Setup(ctx, env, svc.Name, Version, io.Discard)
+	if err != nil {
+		return err
+	}
+	pool, err := postgres.Open(ctx, dbURL, schema.Name, tel)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return c(ctx, &CommandDeps{Env: env, Logger: tel.Logger, Pool: pool}, args, stdout)
 }
 
 // migrate provisions the schema and its roles and applies the migrations, connected
@@ -87,6 +139,15 @@ func migrate(ctx context.Context, svc Service, getenv func(string) string, stdou
 		return err
 	}
 	defer tel.Shutdown(context.WithoutCancel(ctx))
+	if len(svc.TransitKeys) > 0 {
+		vc, err := pii.NewVaultClient(env.URL("VAULT_ADDR", "http://127.0.0.1:8200", "http", "https"), env.Lookup("VAULT_TOKEN"))
+		if err != nil {
+			return err
+		}
+		if err := transit.New(vc, env.String("TRANSIT_MOUNT", "transit")).EnsureKeys(ctx, svc.TransitKeys...); err != nil {
+			return err
+		}
+	}
 	if err := postgres.Provision(ctx, adminURL, schema); err != nil {
 		return err
 	}
@@ -106,6 +167,13 @@ func serve(ctx context.Context, svc Service, getenv func(string) string, stdout 
 	vaultAddr := env.URL("VAULT_ADDR", "http://127.0.0.1:8200", "http", "https")
 	vaultToken := env.Lookup("VAULT_TOKEN")
 	grace := env.Duration("SHUTDOWN_GRACE", 20*time.Second)
+	issuer := env.String("JWT_ISSUER", "amancair-identity")
+	audience := env.String("JWT_AUDIENCE", "amancair-api")
+	jwksURL := env.URL("IDENTITY_JWKS_URL", "", "http", "https")
+	if svc.Keys == nil {
+		env.Required("IDENTITY_JWKS_URL")
+	}
+	trusted := strings.Fields(strings.ReplaceAll(env.String("TRUSTED_PROXIES", "127.0.0.1/32,::1/128"), ",", " "))
 	schema := postgres.SchemaFromEnv(env, svc.Name)
 	tel, err := telemetry.Setup(ctx, env, svc.Name, Version, stdout)
 	if err != nil {
@@ -129,12 +197,19 @@ func serve(ctx context.Context, svc Service, getenv func(string) string, stdout 
 		return err
 	}
 
-	deps := &Deps{Env: env, Logger: logger, Telemetry: tel, Pool: pool, NATS: nc, Vault: vc}
+	deps := &Deps{Env: env, Logger: logger, Telemetry: tel, Pool: pool, NATS: nc, Vault: vc,
+		Transit: transit.New(vc, env.String("TRANSIT_MOUNT", "transit")), Issuer: issuer, Audience: audience}
+	keys, err := verificationKeys(ctx, svc, deps, jwksURL)
+	if err != nil {
+		return err
+	}
+	deps.Auth = auth.NewVerifier(issuer, audience, keys)
 	srv := httpserver.New(httpserver.Config{
-		Service:     svc.Name,
-		Telemetry:   tel,
-		Mapper:      svc.Mapper,
-		Unavailable: []func(error) bool{postgres.IsUnavailable},
+		Service:        svc.Name,
+		Telemetry:      tel,
+		Mapper:         svc.Mapper,
+		TrustedProxies: trusted,
+		Unavailable:    []func(error) bool{postgres.IsUnavailable, transit.IsUnavailable, events.IsUnavailable},
 		Checks: map[string]httpserver.Check{
 			"postgres": pool.Ping,
 			"nats":     events.Ready(nc),
@@ -154,4 +229,11 @@ func serve(ctx context.Context, svc Service, getenv func(string) string, stdout 
 	}
 	logger.Info("stopped")
 	return err
+}
+
+func verificationKeys(ctx context.Context, svc Service, deps *Deps, jwksURL string) (jwt.Keyfunc, error) {
+	if svc.Keys != nil {
+		return svc.Keys(deps)
+	}
+	return auth.RemoteKeys(ctx, jwksURL, deps.Logger)
 }

@@ -87,6 +87,9 @@ func Migrate(ctx context.Context, adminURL string, s Schema, fsys fs.FS, logger 
 		return err
 	}))
 	defer db.Close()
+	if _, err := db.ExecContext(ctx, rlsFunctions); err != nil {
+		return fmt.Errorf("row-level security helpers: %w", err)
+	}
 	return migrate(ctx, db, fsys, logger)
 }
 

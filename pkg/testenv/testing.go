@@ -85,12 +85,15 @@ func envOr(name, def string) string {
 	return def
 }
 
-// DB is a database of one test's own.
+// DB is a database of one test's own, with a Vault transit mount of its own.
 type DB struct {
 	t testing.TB
 	// URL connects to it as a superuser.
 	URL   string
 	roles []string
+	// TransitMount is the test's own transit engine, so key rotations in one test
+	// never touch another's keys.
+	TransitMount string
 }
 
 // Database creates a database of the test's own and returns it. When the test ends
@@ -102,8 +105,12 @@ func Database(t testing.TB) *DB {
 	if err := CreateDatabase(context.Background(), s.PostgresURL, name); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	db := &DB{t: t, URL: WithDatabase(s.PostgresURL, name)}
+	db := &DB{t: t, URL: WithDatabase(s.PostgresURL, name), TransitMount: "transit-" + name}
+	if err := vaultRequest(context.Background(), s.VaultAddr, s.VaultToken, "POST", "/v1/sys/mounts/"+db.TransitMount, `{"type":"transit"}`); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
 	t.Cleanup(func() {
+		_ = vaultRequest(context.Background(), s.VaultAddr, s.VaultToken, "DELETE", "/v1/sys/mounts/"+db.TransitMount, "")
 		execSQL(t, s.PostgresURL, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 		for _, r := range db.roles {
 			execSQL(t, s.PostgresURL, "DROP ROLE IF EXISTS "+pgx.Identifier{r}.Sanitize())
@@ -129,6 +136,7 @@ func (db *DB) ServiceEnv(service string) map[string]string {
 		"NATS_URL":             s.NATSURL,
 		"VAULT_ADDR":           s.VaultAddr,
 		"VAULT_TOKEN":          s.VaultToken,
+		"TRANSIT_MOUNT":        db.TransitMount,
 		"LOG_LEVEL":            "warn",
 	}
 }

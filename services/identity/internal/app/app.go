@@ -3,26 +3,76 @@ package app
 
 import (
 	"context"
+	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/golang-jwt/jwt/v5"
 
+	"amancair.dev/pkg/phone"
 	"amancair.dev/pkg/platform"
 	"amancair.dev/services/identity/internal/httpapi"
 	"amancair.dev/services/identity/internal/identity"
 	"amancair.dev/services/identity/internal/postgres"
+	"amancair.dev/services/identity/internal/sms"
+	"amancair.dev/services/identity/internal/vault"
 )
 
-// Run runs the identity command in args (serve, migrate, version).
+// Run runs the identity command in args (serve, migrate, version, grant-role).
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	var signer *vault.Signer
 	return platform.Run(ctx, platform.Service{
-		Name:       "identity",
-		Migrations: postgres.Migrations(),
-		Mapper:     httpapi.Problems,
-		Mount: func(d *platform.Deps, app *fiber.App) error {
-			users := identity.NewService(postgres.NewUsers(d.Pool), time.Now)
-			return httpapi.Routes(app, users)
+		Name:        "identity",
+		Migrations:  postgres.Migrations(),
+		Mapper:      httpapi.Problems,
+		TransitKeys: vault.Keys,
+		Keys: func(d *platform.Deps) (jwt.Keyfunc, error) {
+			signer = vault.NewSigner(d.Transit)
+			return signer.Keyfunc, nil
 		},
+		Mount: func(d *platform.Deps, app *fiber.App) error {
+			policy := identity.DefaultLoginPolicy()
+			policy.Issuer, policy.Audience = d.Issuer, d.Audience
+			policy.CodeTTL = d.Env.Duration("OTP_TTL", policy.CodeTTL)
+			logins := postgres.NewLogins(d.Pool)
+			login := identity.NewLogin(logins, vault.NewHasher(d.Transit), signer,
+				sms.NewPublisher(d.NATS, d.Env.String("SMS_SUBJECT", sms.Subject), d.Telemetry.Propagator),
+				logins, policy, time.Now)
+			users := identity.NewService(postgres.NewUsers(d.Pool), time.Now)
+			return httpapi.Routes(app, users, login, signer, d.Auth)
+		},
+		Commands: map[string]platform.Command{"grant-role": grantRole},
 	}, args, getenv, stdout)
+}
+
+// grantRole is `identity grant-role --phone +628… --role admin`.
+func grantRole(ctx context.Context, d *platform.CommandDeps, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("grant-role", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	rawPhone := fs.String("phone", "", "the user's phone, e.g. +628123456789")
+	role := fs.String("role", "", "one of "+strings.Join(identity.Roles, ", "))
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	p, err := phone.NormalizeMobile(*rawPhone)
+	if err != nil {
+		return fmt.Errorf("--phone %w", err)
+	}
+	if !slices.Contains(identity.Roles, *role) {
+		return fmt.Errorf("--role must be one of %s", strings.Join(identity.Roles, ", "))
+	}
+	user, err := postgres.NewUsers(d.Pool).GrantRole(ctx, p, *role)
+	if errors.Is(err, identity.ErrNotFound) {
+		return errors.New("no user has this phone")
+	}
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "user %d now has roles %s\n", user.ID, strings.Join(user.Roles, ", "))
+	return err
 }

@@ -23,11 +23,56 @@ func uniquePhone() string {
 	return fmt.Sprintf("+62812%07d", time.Now().UnixNano()%1e6*10+phoneSeq.Add(1)%10)
 }
 
-func start(t *testing.T) *testenv.Client {
+// stack is one identity service of a test's own, with its SMS subject watched.
+type stack struct {
+	*testenv.Client
+	sms  *testenv.Inbox
+	db   *testenv.DB
+	vars map[string]string
+	svc  *testenv.Service
+}
+
+func startStack(t *testing.T, extra ...string) *stack {
 	t.Helper()
-	env := testenv.Database(t).ServiceEnv("identity")
-	svc := testenv.StartService(t, app.Run, env)
-	return testenv.NewClient(t, svc.URL, httpapi.OpenAPI)
+	db := testenv.Database(t)
+	vars := db.ServiceEnv("identity")
+	vars["SMS_SUBJECT"] = "test." + testenv.RandomID(6) + ".notifications.sms"
+	for i := 0; i+1 < len(extra); i += 2 {
+		vars[extra[i]] = extra[i+1]
+	}
+	inbox := testenv.Subscribe(t, vars["NATS_URL"], vars["SMS_SUBJECT"])
+	svc := testenv.StartService(t, app.Run, vars)
+	return &stack{Client: testenv.NewClient(t, svc.URL, httpapi.OpenAPI), sms: inbox, db: db, vars: vars, svc: svc}
+}
+
+func start(t *testing.T) *stack { return startStack(t) }
+
+// register creates a user and returns its id.
+func (s *stack) register(t *testing.T, phone, email string) int64 {
+	t.Helper()
+	r := s.JSON("POST", "/users/", map[string]any{"name": "Test User", "phone": phone, "email": email})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("register %s = %d %s", phone, r.Status, r.Body)
+	}
+	return int64(r.JSON(t)["id"].(float64))
+}
+
+// login runs the OTP flow for phone and returns the token response.
+func (s *stack) login(t *testing.T, phone string) map[string]any {
+	t.Helper()
+	if r := s.JSON("POST", "/auth/otp", map[string]any{"phone": phone}); r.Status != http.StatusAccepted {
+		t.Fatalf("POST /auth/otp = %d %s", r.Status, r.Body)
+	}
+	code := s.sms.LoginCode(phone)
+	r := s.JSON("POST", "/auth/token", map[string]any{"phone": phone, "code": code})
+	if r.Status != http.StatusOK {
+		t.Fatalf("POST /auth/token = %d %s", r.Status, r.Body)
+	}
+	return r.JSON(t)
+}
+
+func bearer(tokens map[string]any) string {
+	return "Authorization: Bearer " + tokens["access_token"].(string)
 }
 
 func TestRegisterAndRead(t *testing.T) {
@@ -57,9 +102,10 @@ func TestRegisterAndRead(t *testing.T) {
 		t.Errorf("roles = %s, want [customer]", roles)
 	}
 
-	got := api.Do("GET", fmt.Sprintf("/users/%d", id), nil)
-	if got.Status != http.StatusOK || got.JSON(t)["email"] != "budi@example.com" {
-		t.Errorf("GET /users/%d = %d %s", id, got.Status, got.Body)
+	tokens := api.login(t, "+628123456789")
+	got := api.Do("GET", fmt.Sprintf("/users/%d", id), nil, bearer(tokens))
+	if got.Status != http.StatusOK || got.JSON(t)["email"] != "budi@example.com" || got.JSON(t)["phone_verified"] != true {
+		t.Errorf("GET /users/%d = %d %s, want the user with a verified phone", id, got.Status, got.Body)
 	}
 }
 
@@ -166,6 +212,9 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 func TestUnknownPathsAndIDs(t *testing.T) {
 	t.Parallel()
 	api := start(t)
+	phone := uniquePhone()
+	api.register(t, phone, "u@example.com")
+	auth := bearer(api.login(t, phone))
 	for _, tc := range []struct {
 		method, path string
 		status       int
@@ -177,7 +226,7 @@ func TestUnknownPathsAndIDs(t *testing.T) {
 		{"DELETE", "/users/", http.StatusMethodNotAllowed},
 		{"GET", "/nothing-here", http.StatusNotFound},
 	} {
-		if r := api.Do(tc.method, tc.path, nil); r.Status != tc.status {
+		if r := api.Do(tc.method, tc.path, nil, auth); r.Status != tc.status {
 			t.Errorf("%s %s = %d, want %d: %s", tc.method, tc.path, r.Status, tc.status, r.Body)
 		}
 	}

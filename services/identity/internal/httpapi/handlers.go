@@ -12,7 +12,7 @@ import (
 	"amancair.dev/services/identity/internal/identity"
 )
 
-type handler struct{ users *identity.Service }
+type userHandler struct{ users *identity.Service }
 
 // registerRequest is the body of POST /users/. Fields the client must not set
 // (id, roles, phone_verified, …) are simply not here.
@@ -60,7 +60,7 @@ func toResponse(u identity.User) userResponse {
 	return r
 }
 
-func (h *handler) register(c *fiber.Ctx) error {
+func (h *userHandler) register(c *fiber.Ctx) error {
 	var req registerRequest
 	if err := httpserver.DecodeJSON(c, &req); err != nil {
 		return err
@@ -73,12 +73,46 @@ func (h *handler) register(c *fiber.Ctx) error {
 	return httpserver.JSON(c, http.StatusCreated, toResponse(user))
 }
 
-func (h *handler) get(c *fiber.Ctx) error {
+func (h *userHandler) get(c *fiber.Ctx) error {
 	id, err := httpserver.PathID(c, "user_id")
 	if err != nil {
 		return err
 	}
 	user, err := h.users.User(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	return httpserver.JSON(c, http.StatusOK, toResponse(user))
+}
+
+func (h *userHandler) me(c *fiber.Ctx) error {
+	user, err := h.users.Me(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return httpserver.JSON(c, http.StatusOK, toResponse(user))
+}
+
+// updateRequest holds the profile fields a PATCH may change; nothing else in the
+// body (roles, phone, phone_verified, id, …) is read.
+type updateRequest struct {
+	Name       *string `json:"name"`
+	Email      *string `json:"email"`
+	DOB        *string `json:"dob"`
+	Gender     *string `json:"gender"`
+	NationalID *string `json:"national_id"`
+}
+
+func (h *userHandler) update(c *fiber.Ctx) error {
+	id, err := httpserver.PathID(c, "user_id")
+	if err != nil {
+		return err
+	}
+	var req updateRequest
+	if err := httpserver.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	user, err := h.users.Update(c.UserContext(), id, identity.UpdateInput(req))
 	if err != nil {
 		return err
 	}

@@ -3,10 +3,12 @@
 package httpapi
 
 import (
+	"context"
 	_ "embed"
 
 	"github.com/gofiber/fiber/v2"
 
+	"amancair.dev/pkg/auth"
 	"amancair.dev/pkg/httpserver"
 	"amancair.dev/services/identity/internal/identity"
 )
@@ -16,13 +18,29 @@ import (
 //go:embed openapi.yaml
 var OpenAPI []byte
 
+// KeySet serves the public keys that verify access tokens.
+type KeySet interface {
+	JWKS(ctx context.Context) (auth.JWKS, error)
+}
+
 // Routes lists every route identity serves.
-func Routes(app fiber.Router, users *identity.Service) error {
-	h := &handler{users: users}
+func Routes(app fiber.Router, users *identity.Service, login *identity.Login, keys KeySet, verifier *auth.Verifier) error {
 	if err := httpserver.MountDocs(app, "/users", "identity", OpenAPI); err != nil {
 		return err
 	}
-	app.Post("/users", h.register)
-	app.Get("/users/:user_id", h.get)
+	u := &userHandler{users: users}
+	a := &authHandler{login: login, keys: keys}
+	bearer := verifier.Required()
+
+	app.Post("/users", u.register)
+	app.Get("/users/me", bearer, u.me)
+	app.Get("/users/:user_id", bearer, u.get)
+	app.Patch("/users/:user_id", bearer, u.update)
+
+	app.Post("/auth/otp", a.requestCode)
+	app.Post("/auth/token", a.token)
+	app.Post("/auth/refresh", a.refresh)
+	app.Post("/auth/logout", a.logout)
+	app.Get("/.well-known/jwks.json", a.jwks)
 	return nil
 }

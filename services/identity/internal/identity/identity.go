@@ -1,20 +1,14 @@
 // Package identity is the domain of AmanCair's users: who they are, how their
-// registration is validated and normalised, and the use cases on them. It knows
-// nothing of HTTP or SQL; it declares the repository it needs.
+// registration is validated and normalised, who may see or change them, and how
+// they log in. It knows nothing of HTTP or SQL; it declares the ports it needs.
 package identity
 
 import (
 	"context"
 	"errors"
 	"time"
-)
 
-// Roles a user may hold. Every registered user is a customer.
-const (
-	RoleCustomer = "customer"
-	RoleOps      = "ops"
-	RoleAdmin    = "admin"
-	RoleAuditor  = "auditor"
+	"amancair.dev/pkg/auth"
 )
 
 // Gender values the API accepts.
@@ -23,12 +17,17 @@ const (
 	GenderFemale = "female"
 )
 
+// Roles a user may be granted.
+var Roles = []string{auth.RoleCustomer, auth.RoleOps, auth.RoleAdmin, auth.RoleAuditor}
+
 // Sentinel errors the use cases return; the HTTP layer maps each to a status.
 var (
 	ErrNotFound        = errors.New("user not found")
 	ErrPhoneTaken      = errors.New("phone already registered")
 	ErrEmailTaken      = errors.New("email already registered")
 	ErrNationalIDTaken = errors.New("national id already registered")
+	// ErrUnknownCaller means a valid token names a user that no longer exists.
+	ErrUnknownCaller = errors.New("token of an unknown user")
 )
 
 // User is a registered person.
@@ -46,16 +45,20 @@ type User struct {
 	UpdatedAt     time.Time
 }
 
-// Repository stores users; postgres implements it.
+// Repository stores users; postgres implements it. Reads and updates see only
+// what the caller in ctx may see.
 type Repository interface {
 	// Create stores a new customer and returns it, or ErrPhoneTaken, ErrEmailTaken
 	// or ErrNationalIDTaken.
 	Create(ctx context.Context, r Registration) (User, error)
 	// Get returns the user with id, or ErrNotFound.
 	Get(ctx context.Context, id int64) (User, error)
+	// Update loads user id, applies change and stores the result in one
+	// transaction; ErrNotFound, or a conflict error like Create's.
+	Update(ctx context.Context, id int64, change func(User) (User, error)) (User, error)
 }
 
-// Service holds the identity use cases.
+// Service holds the user use cases.
 type Service struct {
 	repo Repository
 	now  func() time.Time
@@ -66,7 +69,7 @@ func NewService(repo Repository, now func() time.Time) *Service {
 	return &Service{repo: repo, now: now}
 }
 
-// Register validates in and creates the user.
+// Register validates in and creates the user. Anyone may register.
 func (s *Service) Register(ctx context.Context, in RegistrationInput) (User, error) {
 	r, err := in.Validate(s.now())
 	if err != nil {
@@ -75,7 +78,32 @@ func (s *Service) Register(ctx context.Context, in RegistrationInput) (User, err
 	return s.repo.Create(ctx, r)
 }
 
-// User returns the user with id.
+// User returns user id to its owner or to staff; to anyone else it does not exist.
 func (s *Service) User(ctx context.Context, id int64) (User, error) {
+	caller, _ := auth.CallerFrom(ctx)
+	if !caller.OwnsOrStaff(id) {
+		return User{}, ErrNotFound
+	}
 	return s.repo.Get(ctx, id)
+}
+
+// Me returns the caller's own user; ErrUnknownCaller when it no longer exists.
+func (s *Service) Me(ctx context.Context) (User, error) {
+	caller, _ := auth.CallerFrom(ctx)
+	u, err := s.repo.Get(ctx, caller.UserID)
+	if errors.Is(err, ErrNotFound) {
+		return User{}, ErrUnknownCaller
+	}
+	return u, err
+}
+
+// Update changes user id's profile fields; only its owner or an admin may.
+func (s *Service) Update(ctx context.Context, id int64, in UpdateInput) (User, error) {
+	caller, _ := auth.CallerFrom(ctx)
+	if caller.UserID != id && !caller.Has(auth.RoleAdmin) {
+		return User{}, ErrNotFound
+	}
+	return s.repo.Update(ctx, id, func(u User) (User, error) {
+		return in.Apply(u, s.now())
+	})
 }

@@ -133,3 +133,41 @@ func normalizeEmail(raw string) (string, bool) {
 	}
 	return strings.ToLower(s), true
 }
+
+// UpdateInput is a profile change as the client sent it: nil means unchanged.
+// The phone is the login identity and is not changed here.
+type UpdateInput struct {
+	Name       *string
+	Email      *string
+	DOB        *string
+	Gender     *string
+	NationalID *string
+}
+
+// Apply validates the change against u (the NIK must agree with the resulting
+// date of birth and gender) and returns the changed user.
+func (in UpdateInput) Apply(u User, now time.Time) (User, error) {
+	merged := RegistrationInput{Name: &u.Name, Phone: &u.Phone, Email: &u.Email, DOB: in.DOB, Gender: in.Gender, NationalID: in.NationalID}
+	if in.Name != nil {
+		merged.Name = in.Name
+	}
+	if in.Email != nil {
+		merged.Email = in.Email
+	}
+	if merged.DOB == nil && u.DOB != nil {
+		d := u.DOB.Format(time.DateOnly)
+		merged.DOB = &d
+	}
+	if merged.Gender == nil && u.Gender != "" {
+		merged.Gender = &u.Gender
+	}
+	if merged.NationalID == nil && u.NationalID != "" {
+		merged.NationalID = &u.NationalID
+	}
+	r, err := merged.Validate(now)
+	if err != nil {
+		return User{}, err
+	}
+	u.Name, u.Email, u.DOB, u.Gender, u.NationalID = r.Name, r.Email, r.DOB, r.Gender, r.NationalID
+	return u, nil
+}

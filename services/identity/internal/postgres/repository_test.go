@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
+	"amancair.dev/pkg/auth"
 	"amancair.dev/pkg/testenv"
 	"amancair.dev/services/identity/internal/identity"
 	"amancair.dev/services/identity/internal/postgres"
@@ -27,17 +29,18 @@ func TestUsersRepository(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	if created.ID <= 0 || created.Roles[0] != identity.RoleCustomer || created.PhoneVerified {
+	if created.ID <= 0 || created.Roles[0] != auth.RoleCustomer || created.PhoneVerified {
 		t.Errorf("Create = %+v: want a positive id, role customer, phone not verified", created)
 	}
-	got, err := repo.Get(ctx, created.ID)
+	owner := auth.WithCaller(ctx, auth.Caller{UserID: created.ID, Roles: []string{auth.RoleCustomer}})
+	got, err := repo.Get(owner, created.ID)
 	if err != nil {
 		t.Fatalf("Get: %v", err)
 	}
 	if got.Name != reg.Name || got.NationalID != reg.NationalID || !got.DOB.Equal(dob) || got.Gender != "female" {
 		t.Errorf("Get = %+v, want the registration back", got)
 	}
-	if _, err := repo.Get(ctx, created.ID+1000); !errors.Is(err, identity.ErrNotFound) {
+	if _, err := repo.Get(owner, created.ID+1000); !errors.Is(err, identity.ErrNotFound) {
 		t.Errorf("Get(unknown) error = %v, want ErrNotFound", err)
 	}
 
@@ -80,5 +83,57 @@ func TestServingRoleCannotChangeSchema(t *testing.T) {
 	}
 	if bypass || super {
 		t.Errorf("serving role has BYPASSRLS=%v SUPERUSER=%v", bypass, super)
+	}
+}
+
+// Row-level security holds even for the serving role querying directly: without a
+// caller context it sees no user, with one it sees only that caller's row.
+func TestRowLevelSecurity(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.MigratedPool(t, "identity", postgres.Migrations())
+	repo := postgres.NewUsers(pool)
+	a, err := repo.Create(ctx, identity.Registration{Name: "A", Phone: "+628121111111", Email: "a@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Create(ctx, identity.Registration{Name: "B", Phone: "+628122222222", Email: "b@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	count := func(settings ...string) int {
+		t.Helper()
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		for i := 0; i+1 < len(settings); i += 2 {
+			if _, err := tx.Exec(ctx, `SELECT set_config($1, $2, true)`, settings[i], settings[i+1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(); n != 0 {
+		t.Errorf("without caller context the serving role sees %d users, want 0", n)
+	}
+	if n := count("app.user_id", strconv.FormatInt(a.ID, 10), "app.roles", "customer"); n != 1 {
+		t.Errorf("as user A the serving role sees %d users, want 1", n)
+	}
+	if n := count("app.user_id", strconv.FormatInt(a.ID, 10), "app.roles", "auditor"); n != 1 {
+		t.Errorf("as an auditor the serving role sees %d users, want only its own", n)
+	}
+	if n := count("app.user_id", "1", "app.roles", "ops"); n != 2 {
+		t.Errorf("as ops the serving role sees %d users, want 2", n)
+	}
+	for _, table := range []string{"otp_codes", "refresh_tokens", "rate_limit_hits"} {
+		var forced bool
+		if err := pool.QueryRow(ctx, `SELECT relrowsecurity AND relforcerowsecurity FROM pg_class WHERE relname = $1`, table).Scan(&forced); err != nil || !forced {
+			t.Errorf("%s: row-level security enabled and forced = %v (%v)", table, forced, err)
+		}
 	}
 }
