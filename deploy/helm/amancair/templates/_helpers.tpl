@@ -73,18 +73,6 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
-{{/* amancair.podPlacement: node selection and tolerations shared by all pods. */}}
-{{- define "amancair.podPlacement" -}}
-{{- with .Values.nodeSelector }}
-nodeSelector:
-  {{- toYaml . | nindent 2 }}
-{{- end }}
-{{- with .Values.tolerations }}
-tolerations:
-  {{- toYaml . | nindent 2 }}
-{{- end }}
-{{- end -}}
-
 {{/*
 amancair.env is the environment of a service's pods (serve) and migration Job
 (migrate); (dict "root" $ "name" $name "svc" $svc "migrate" bool). Secrets come
