@@ -40,7 +40,7 @@ func TestConfigErrorsNameEveryVariable(t *testing.T) {
 	if err == nil {
 		t.Fatal("Run started without DATABASE_URL")
 	}
-	for _, name := range []string{"DATABASE_URL", "LOG_LEVEL", "NATS_URL"} {
+	for _, name := range []string{"DATABASE_URL", "LOG_LEVEL", "NATS_URL", "IDENTITY_JWKS_URL"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error %q does not name %s", err, name)
 		}
@@ -63,12 +63,13 @@ func TestDependenciesDown(t *testing.T) {
 	httpAddr, _ := testenv.FreeAddr()
 	opsAddr, _ := testenv.FreeAddr()
 	env := map[string]string{
-		"DATABASE_URL": "postgres://probe@" + dead + "/probe?connect_timeout=1",
-		"VAULT_ADDR":   "http://" + dead,
-		"NATS_URL":     servers.NATSURL,
-		"HTTP_ADDR":    httpAddr,
-		"OPS_ADDR":     opsAddr,
-		"LOG_LEVEL":    "error",
+		"DATABASE_URL":      "postgres://probe@" + dead + "/probe?connect_timeout=1",
+		"VAULT_ADDR":        "http://" + dead,
+		"NATS_URL":          servers.NATSURL,
+		"IDENTITY_JWKS_URL": "http://" + dead + "/jwks.json",
+		"HTTP_ADDR":         httpAddr,
+		"OPS_ADDR":          opsAddr,
+		"LOG_LEVEL":         "error",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -10,17 +10,21 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"amancair.dev/devstack"
+	"amancair.dev/pkg/testenv"
 )
 
 func main() {
@@ -51,11 +55,16 @@ func run() error {
 	defer logf.Close()
 
 	fmt.Fprintln(os.Stderr, "starting a throwaway stack…")
-	stack, err := devstack.Start(ctx, devstack.Options{Ephemeral: true, Log: logf})
+	smsSubject := "bench." + testenv.RandomID(6) + ".notifications.sms"
+	stack, err := devstack.Start(ctx, devstack.Options{Ephemeral: true, Log: logf, ServiceEnv: []string{"SMS_SUBJECT=" + smsSubject}})
 	if err != nil {
 		return err
 	}
 	defer stack.Stop()
+	token, err := staffToken(ctx, stack, smsSubject)
+	if err != nil {
+		return fmt.Errorf("log in the bench's staff user: %w", err)
+	}
 
 	steps := []step{}
 	for _, r := range rates {
@@ -63,7 +72,8 @@ func run() error {
 	}
 	steps = append(steps, step{fmt.Sprintf("max (%d workers)", *maxWorkers), vegeta.Rate{Freq: 0}})
 
-	b := &bench{base: stack.GatewayURL, runID: rand.Uint32() % 1000}
+	b := &bench{base: stack.GatewayURL, runID: rand.Uint32() % 1000,
+		authed: http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + token}}}
 	endpoints := []struct {
 		name     string
 		targeter vegeta.Targeter
@@ -122,6 +132,7 @@ func round(d time.Duration) string { return d.Round(10 * time.Microsecond).Strin
 // spread over the users registered.
 type bench struct {
 	base     string
+	authed   http.Header // an ops user's token: staff may read and add for anyone
 	runID    uint32
 	seq      atomic.Int64
 	created  atomic.Int64
@@ -146,7 +157,7 @@ func (b *bench) registerUser(t *vegeta.Target) error {
 func (b *bench) randomUser() int64 { return 1 + rand.Int64N(max(b.users, 1)) }
 
 func (b *bench) getUser(t *vegeta.Target) error {
-	*t = vegeta.Target{Method: http.MethodGet, URL: fmt.Sprintf("%s/users/%d", b.base, b.randomUser())}
+	*t = vegeta.Target{Method: http.MethodGet, URL: fmt.Sprintf("%s/users/%d", b.base, b.randomUser()), Header: b.authed}
 	return nil
 }
 
@@ -158,13 +169,70 @@ func (b *bench) addContact(t *vegeta.Target) error {
 		"contact_name": "Siti", "contact_phone": fmt.Sprintf("+62811%08d", n),
 		"relation": "sibling", "is_primary": n%5 == 0,
 	})
-	*t = vegeta.Target{Method: http.MethodPost, URL: fmt.Sprintf("%s/emergency/%d", b.base, user), Body: body, Header: jsonHeader}
+	*t = vegeta.Target{Method: http.MethodPost, URL: fmt.Sprintf("%s/emergency/%d", b.base, user), Body: body, Header: b.authed}
 	return nil
 }
 
 func (b *bench) listContacts(t *vegeta.Target) error {
 	users := max(b.contacts.Load()/5, 1)
-	*t = vegeta.Target{Method: http.MethodGet, URL: fmt.Sprintf("%s/emergency/%d", b.base, 1+rand.Int64N(users))}
+	*t = vegeta.Target{Method: http.MethodGet, URL: fmt.Sprintf("%s/emergency/%d", b.base, 1+rand.Int64N(users)), Header: b.authed}
 	return nil
 }
 
+// staffToken registers the bench's operator, grants it the ops role with
+// `identity grant-role`, and logs it in with the code read from the SMS subject.
+func staffToken(ctx context.Context, stack *devstack.Stack, smsSubject string) (string, error) {
+	const phone = "+628190000001"
+	nc, err := nats.Connect(stack.NATSURL)
+	if err != nil {
+		return "", err
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync(smsSubject)
+	if err != nil {
+		return "", err
+	}
+	if _, err := post(stack.GatewayURL+"/users/", `{"name":"Bench Operator","phone":"`+phone+`","email":"ops@bench.example"}`, http.StatusCreated); err != nil {
+		return "", err
+	}
+	if err := stack.Command(ctx, "identity", "grant-role", "--phone", phone, "--role", "ops"); err != nil {
+		return "", err
+	}
+	if _, err := post(stack.GatewayURL+"/auth/otp", `{"phone":"`+phone+`"}`, http.StatusAccepted); err != nil {
+		return "", err
+	}
+	msg, err := sub.NextMsg(10 * time.Second)
+	if err != nil {
+		return "", err
+	}
+	var sms struct {
+		Params struct{ Code string } `json:"params"`
+	}
+	if err := json.Unmarshal(msg.Data, &sms); err != nil {
+		return "", err
+	}
+	body, err := post(stack.GatewayURL+"/auth/token", `{"phone":"`+phone+`","code":"`+sms.Params.Code+`"}`, http.StatusOK)
+	if err != nil {
+		return "", err
+	}
+	var tokens struct {
+		AccessToken string `json:"access_token"`
+	}
+	return tokens.AccessToken, json.Unmarshal(body, &tokens)
+}
+
+func post(url, body string, want int) ([]byte, error) {
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != want {
+		return nil, fmt.Errorf("POST %s = %d %s", url, resp.StatusCode, data)
+	}
+	return data, nil
+}

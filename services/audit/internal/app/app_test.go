@@ -14,7 +14,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 func TestServesItsDocsAndNothingElse(t *testing.T) {
 	t.Parallel()
-	svc := testenv.StartService(t, app.Run, testenv.Database(t).ServiceEnv("audit"))
+	svc := testenv.StartService(t, app.Run, testenv.NewTokenIssuer(t).Env(testenv.Database(t).ServiceEnv("audit")))
 	api := testenv.NewClient(t, svc.URL, httpapi.OpenAPI)
 	if r := api.Do("GET", "/audit/openapi.json", nil); r.Status != http.StatusOK {
 		t.Errorf("openapi.json = %d", r.Status)

@@ -20,7 +20,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Migrations: postgres.Migrations(),
 		Mapper:     httpapi.Problems,
 		Mount: func(d *platform.Deps, app *fiber.App) error {
-			return httpapi.Routes(app, contacts.NewService(postgres.NewContacts(d.Pool)))
+			return httpapi.Routes(app, contacts.NewService(postgres.NewContacts(d.Pool)), d.Auth)
 		},
 	}, args, getenv, stdout)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
@@ -15,16 +16,24 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
-func start(t *testing.T) *testenv.Client {
+// stack is a contacts service of the test's own, trusting a test token issuer.
+type stack struct {
+	*testenv.Client
+	tokens *testenv.TokenIssuer
+}
+
+func start(t *testing.T) *stack {
 	t.Helper()
-	svc := testenv.StartService(t, app.Run, testenv.Database(t).ServiceEnv("contacts"))
-	return testenv.NewClient(t, svc.URL, httpapi.OpenAPI)
+	issuer := testenv.NewTokenIssuer(t)
+	svc := testenv.StartService(t, app.Run, issuer.Env(testenv.Database(t).ServiceEnv("contacts")))
+	return &stack{Client: testenv.NewClient(t, svc.URL, httpapi.OpenAPI), tokens: issuer}
 }
 
 func TestBlueprintContactExamples(t *testing.T) {
 	t.Parallel()
 	api := start(t)
-	r := api.Do("POST", "/emergency/1", []byte(`{"contact_name":"Siti","contact_phone":"+628111222333","relation":"spouse","is_primary":true}`))
+	user1 := api.tokens.Bearer(1)
+	r := api.Do("POST", "/emergency/1", []byte(`{"contact_name":"Siti","contact_phone":"+628111222333","relation":"spouse","is_primary":true}`), user1)
 	if r.Status != http.StatusCreated {
 		t.Fatalf("POST /emergency/1 = %d %s", r.Status, r.Body)
 	}
@@ -36,12 +45,12 @@ func TestBlueprintContactExamples(t *testing.T) {
 		}
 	}
 	var list []map[string]any
-	r = api.Do("GET", "/emergency/1", nil)
+	r = api.Do("GET", "/emergency/1", nil, user1)
 	decode(t, r.Body, &list)
 	if r.Status != http.StatusOK || len(list) != 1 || list[0]["id"] != c["id"] {
 		t.Errorf("GET /emergency/1 = %d %s, want the one contact", r.Status, r.Body)
 	}
-	if empty := api.Do("GET", "/emergency/2", nil); string(empty.Body) != "[]" {
+	if empty := api.Do("GET", "/emergency/2", nil, api.tokens.Bearer(2)); string(empty.Body) != "[]" {
 		t.Errorf("GET /emergency/2 = %s, want []", empty.Body)
 	}
 }
@@ -51,7 +60,7 @@ func TestPrimaryMovesAndListOrder(t *testing.T) {
 	api := start(t)
 	add := func(name, phone string, primary bool) {
 		t.Helper()
-		r := api.JSON("POST", "/emergency/7", map[string]any{"contact_name": name, "contact_phone": phone, "relation": "sibling", "is_primary": primary})
+		r := api.JSON("POST", "/emergency/7", map[string]any{"contact_name": name, "contact_phone": phone, "relation": "sibling", "is_primary": primary}, api.tokens.Bearer(7))
 		if r.Status != http.StatusCreated {
 			t.Fatalf("add %s = %d %s", name, r.Status, r.Body)
 		}
@@ -61,7 +70,7 @@ func TestPrimaryMovesAndListOrder(t *testing.T) {
 	add("C", "+628111000003", true)
 
 	var list []map[string]any
-	r := api.Do("GET", "/emergency/7", nil)
+	r := api.Do("GET", "/emergency/7", nil, api.tokens.Bearer(7))
 	decode(t, r.Body, &list)
 	var names []string
 	primaries := 0
@@ -79,11 +88,12 @@ func TestPrimaryMovesAndListOrder(t *testing.T) {
 func TestLimitAndDuplicates(t *testing.T) {
 	t.Parallel()
 	api := start(t)
+	user9 := api.tokens.Bearer(9)
 	var wg sync.WaitGroup
 	statuses := make(chan int, 8)
 	for i := range 8 {
 		wg.Go(func() {
-			r := api.JSON("POST", "/emergency/9", map[string]any{"contact_name": "K", "contact_phone": fmt.Sprintf("+62811100001%d", i), "is_primary": true})
+			r := api.JSON("POST", "/emergency/9", map[string]any{"contact_name": "K", "contact_phone": fmt.Sprintf("+62811100001%d", i), "is_primary": true}, user9)
 			statuses <- r.Status
 		})
 	}
@@ -97,7 +107,7 @@ func TestLimitAndDuplicates(t *testing.T) {
 		t.Errorf("8 concurrent adds gave %v, want 5×201 and 3×409", count)
 	}
 	var list []map[string]any
-	decode(t, api.Do("GET", "/emergency/9", nil).Body, &list)
+	decode(t, api.Do("GET", "/emergency/9", nil, user9).Body, &list)
 	primaries := 0
 	for _, c := range list {
 		if c["is_primary"] == true {
@@ -108,8 +118,9 @@ func TestLimitAndDuplicates(t *testing.T) {
 		t.Errorf("user has %d contacts and %d primaries, want 5 and 1", len(list), primaries)
 	}
 
-	api.JSON("POST", "/emergency/10", map[string]any{"contact_name": "D", "contact_phone": "+628111222333"})
-	if r := api.JSON("POST", "/emergency/10", map[string]any{"contact_name": "D2", "contact_phone": "08111222333"}); r.Status != http.StatusConflict {
+	user10 := api.tokens.Bearer(10)
+	api.JSON("POST", "/emergency/10", map[string]any{"contact_name": "D", "contact_phone": "+628111222333"}, user10)
+	if r := api.JSON("POST", "/emergency/10", map[string]any{"contact_name": "D2", "contact_phone": "08111222333"}, user10); r.Status != http.StatusConflict {
 		t.Errorf("same phone twice = %d %s, want 409", r.Status, r.Body)
 	}
 }
@@ -127,12 +138,12 @@ func TestContactRejects(t *testing.T) {
 		{"negative user id", "/emergency/-1", `{"contact_name":"Siti","contact_phone":"+628111222333"}`, http.StatusNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if r := api.Do("POST", tc.path, []byte(tc.body)); r.Status != tc.status {
+			if r := api.Do("POST", tc.path, []byte(tc.body), api.tokens.Bearer(1)); r.Status != tc.status {
 				t.Errorf("status = %d %s, want %d", r.Status, r.Body, tc.status)
 			}
 		})
 	}
-	if r := api.Do("GET", "/emergency/1", nil); string(r.Body) != "[]" {
+	if r := api.Do("GET", "/emergency/1", nil, api.tokens.Bearer(1)); string(r.Body) != "[]" {
 		t.Errorf("rejected requests wrote contacts: %s", r.Body)
 	}
 }
@@ -141,5 +152,75 @@ func decode(t *testing.T, body []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(body, v); err != nil {
 		t.Fatalf("decode %s: %v", body, err)
+	}
+}
+
+func TestReplaceRemoveAndAuthorization(t *testing.T) {
+	t.Parallel()
+	api := start(t)
+	alice, bob := api.tokens.Bearer(21), api.tokens.Bearer(22)
+	add := func(tok, name, phone string, primary bool) map[string]any {
+		t.Helper()
+		r := api.JSON("POST", "/emergency/22", map[string]any{"contact_name": name, "contact_phone": phone, "is_primary": primary}, tok)
+		if r.Status != http.StatusCreated {
+			t.Fatalf("add = %d %s", r.Status, r.Body)
+		}
+		return r.JSON(t)
+	}
+	a := add(bob, "Ani", "+628111000021", true)
+	b := add(bob, "Budi", "+628111000022", false)
+	path := func(c map[string]any) string { return fmt.Sprintf("/emergency/22/%v", c["id"]) }
+
+	r := api.JSON("PUT", path(b), map[string]any{"contact_name": "Budi S", "contact_phone": "+628111000023", "relation": "friend", "is_primary": true}, bob)
+	if r.Status != http.StatusOK || r.JSON(t)["is_primary"] != true || r.JSON(t)["contact_name"] != "Budi S" {
+		t.Fatalf("PUT = %d %s", r.Status, r.Body)
+	}
+	var list []map[string]any
+	decode(t, api.Do("GET", "/emergency/22", nil, bob).Body, &list)
+	if len(list) != 2 || list[0]["id"] != b["id"] || list[1]["is_primary"] != false {
+		t.Errorf("after making B primary: %v", list)
+	}
+
+	// Alice may not read, add, change or remove Bob's contacts, and learns nothing.
+	for _, tc := range []struct {
+		method, path string
+		body         any
+	}{
+		{"GET", "/emergency/22", nil},
+		{"POST", "/emergency/22", map[string]any{"contact_name": "X", "contact_phone": "+628111000029"}},
+		{"PUT", path(a), map[string]any{"contact_name": "X", "contact_phone": "+628111000029"}},
+		{"DELETE", path(a), nil},
+		{"PUT", fmt.Sprintf("/emergency/21/%v", a["id"]), map[string]any{"contact_name": "X", "contact_phone": "+628111000029"}},
+		{"DELETE", fmt.Sprintf("/emergency/21/%v", a["id"]), nil},
+	} {
+		var r testenv.Response
+		if tc.body != nil {
+			r = api.JSON(tc.method, tc.path, tc.body, alice)
+		} else {
+			r = api.Do(tc.method, tc.path, nil, alice)
+		}
+		if r.Status != http.StatusNotFound || strings.Contains(string(r.Body), "Ani") {
+			t.Errorf("alice %s %s = %d %s, want 404 without Bob's data", tc.method, tc.path, r.Status, r.Body)
+		}
+	}
+	if r := api.Do("GET", "/emergency/22", nil); r.Status != http.StatusUnauthorized {
+		t.Errorf("no token = %d, want 401", r.Status)
+	}
+	if r := api.Do("GET", "/emergency/22", nil, api.tokens.Bearer(5, "auditor")); r.Status != http.StatusNotFound {
+		t.Errorf("auditor = %d, want 404", r.Status)
+	}
+	if r := api.Do("GET", "/emergency/22", nil, api.tokens.Bearer(5, "ops")); r.Status != http.StatusOK {
+		t.Errorf("ops = %d, want 200", r.Status)
+	}
+
+	if r := api.Do("DELETE", path(a), nil, bob); r.Status != http.StatusNoContent {
+		t.Errorf("DELETE = %d %s", r.Status, r.Body)
+	}
+	if r := api.Do("DELETE", path(a), nil, bob); r.Status != http.StatusNotFound {
+		t.Errorf("DELETE again = %d, want 404", r.Status)
+	}
+	decode(t, api.Do("GET", "/emergency/22", nil, bob).Body, &list)
+	if len(list) != 1 {
+		t.Errorf("after delete: %v", list)
 	}
 }

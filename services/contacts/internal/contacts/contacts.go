@@ -10,6 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"amancair.dev/pkg/auth"
 	"amancair.dev/pkg/phone"
 	"amancair.dev/pkg/validation"
 )
@@ -24,6 +25,8 @@ var Relations = []string{"spouse", "parent", "sibling", "child", "relative", "fr
 var (
 	ErrLimitReached   = errors.New("emergency contact limit reached")
 	ErrDuplicatePhone = errors.New("contact phone already listed for this user")
+	// ErrNotFound means no such contact, or a user the caller may not act for.
+	ErrNotFound = errors.New("contact not found")
 )
 
 // Contact is one emergency contact of a user.
@@ -95,6 +98,11 @@ type Repository interface {
 	Add(ctx context.Context, c Contact) (Contact, error)
 	// List returns the user's contacts, primary first, then oldest first.
 	List(ctx context.Context, userID int64) ([]Contact, error)
+	// Replace overwrites contact c.ID of c.UserID (primary handled as in Add),
+	// or returns ErrNotFound or ErrDuplicatePhone.
+	Replace(ctx context.Context, c Contact) (Contact, error)
+	// Remove deletes contact id of userID, or returns ErrNotFound.
+	Remove(ctx context.Context, userID, id int64) error
 }
 
 // Service holds the contacts use cases.
@@ -103,8 +111,20 @@ type Service struct{ repo Repository }
 // NewService returns the use cases over repo.
 func NewService(repo Repository) *Service { return &Service{repo: repo} }
 
+// mayActFor reports whether the caller in ctx is userID or staff; to anyone else
+// the user's contacts do not exist.
+func mayActFor(ctx context.Context, userID int64) error {
+	if caller, _ := auth.CallerFrom(ctx); !caller.OwnsOrStaff(userID) {
+		return ErrNotFound
+	}
+	return nil
+}
+
 // Add validates in and adds it to userID's contacts.
 func (s *Service) Add(ctx context.Context, userID int64, in Input) (Contact, error) {
+	if err := mayActFor(ctx, userID); err != nil {
+		return Contact{}, err
+	}
 	c, err := in.Validate(userID)
 	if err != nil {
 		return Contact{}, err
@@ -114,5 +134,29 @@ func (s *Service) Add(ctx context.Context, userID int64, in Input) (Contact, err
 
 // List returns userID's contacts, primary first.
 func (s *Service) List(ctx context.Context, userID int64) ([]Contact, error) {
+	if err := mayActFor(ctx, userID); err != nil {
+		return nil, err
+	}
 	return s.repo.List(ctx, userID)
+}
+
+// Replace overwrites contact id of userID with in.
+func (s *Service) Replace(ctx context.Context, userID, id int64, in Input) (Contact, error) {
+	if err := mayActFor(ctx, userID); err != nil {
+		return Contact{}, err
+	}
+	c, err := in.Validate(userID)
+	if err != nil {
+		return Contact{}, err
+	}
+	c.ID = id
+	return s.repo.Replace(ctx, c)
+}
+
+// Remove deletes contact id of userID.
+func (s *Service) Remove(ctx context.Context, userID, id int64) error {
+	if err := mayActFor(ctx, userID); err != nil {
+		return err
+	}
+	return s.repo.Remove(ctx, userID, id)
 }

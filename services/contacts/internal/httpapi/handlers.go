@@ -77,9 +77,46 @@ func (h *handler) list(c *fiber.Ctx) error {
 	return httpserver.JSON(c, http.StatusOK, out)
 }
 
+func (h *handler) replace(c *fiber.Ctx) error {
+	userID, err := httpserver.PathID(c, "user_id")
+	if err != nil {
+		return err
+	}
+	id, err := httpserver.PathID(c, "contact_id")
+	if err != nil {
+		return err
+	}
+	var req contactRequest
+	if err := httpserver.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	updated, err := h.contacts.Replace(c.UserContext(), userID, id, contacts.Input(req))
+	if err != nil {
+		return err
+	}
+	return httpserver.JSON(c, http.StatusOK, toResponse(updated))
+}
+
+func (h *handler) remove(c *fiber.Ctx) error {
+	userID, err := httpserver.PathID(c, "user_id")
+	if err != nil {
+		return err
+	}
+	id, err := httpserver.PathID(c, "contact_id")
+	if err != nil {
+		return err
+	}
+	if err := h.contacts.Remove(c.UserContext(), userID, id); err != nil {
+		return err
+	}
+	return c.SendStatus(http.StatusNoContent)
+}
+
 // Problems maps the contacts domain's sentinel errors to problems.
 func Problems(err error) *httpserver.Problem {
 	switch {
+	case errors.Is(err, contacts.ErrNotFound):
+		return httpserver.NotFound("No such contact for this user.")
 	case errors.Is(err, contacts.ErrLimitReached):
 		return httpserver.Conflict(fmt.Sprintf("A user may keep at most %d emergency contacts.", contacts.MaxPerUser))
 	case errors.Is(err, contacts.ErrDuplicatePhone):

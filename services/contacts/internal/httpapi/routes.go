@@ -7,6 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"amancair.dev/pkg/auth"
 	"amancair.dev/pkg/httpserver"
 	"amancair.dev/services/contacts/internal/contacts"
 )
@@ -17,12 +18,15 @@ import (
 var OpenAPI []byte
 
 // Routes lists every route the contacts service serves.
-func Routes(app fiber.Router, svc *contacts.Service) error {
+func Routes(app fiber.Router, svc *contacts.Service, verifier *auth.Verifier) error {
 	h := &handler{contacts: svc}
 	if err := httpserver.MountDocs(app, "/emergency", "contacts", OpenAPI); err != nil {
 		return err
 	}
-	app.Post("/emergency/:user_id", h.add)
-	app.Get("/emergency/:user_id", h.list)
+	bearer := verifier.Required()
+	app.Post("/emergency/:user_id", bearer, h.add)
+	app.Get("/emergency/:user_id", bearer, h.list)
+	app.Put("/emergency/:user_id/:contact_id", bearer, h.replace)
+	app.Delete("/emergency/:user_id/:contact_id", bearer, h.remove)
 	return nil
 }

@@ -39,8 +39,8 @@ const contactColumns = `id, user_id, contact_name, contact_phone, coalesce(relat
 // primary hold under concurrent requests.
 func (r *Contacts) Add(ctx context.Context, c contacts.Contact) (contacts.Contact, error) {
 	var added contacts.Contact
-	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('contacts.user', $1))`, c.UserID); err != nil {
+	err := pgpkg.Tx(ctx, r.pool, pgpkg.PurposeNone, func(tx pgx.Tx) error {
+		if err := lockUser(ctx, tx, c.UserID); err != nil {
 			return err
 		}
 		var n int
@@ -50,11 +50,8 @@ func (r *Contacts) Add(ctx context.Context, c contacts.Contact) (contacts.Contac
 		if n >= contacts.MaxPerUser {
 			return contacts.ErrLimitReached
 		}
-		if c.IsPrimary {
-			if _, err := tx.Exec(ctx, `UPDATE emergency_contacts SET is_primary = false, updated_at = now()
-				WHERE user_id = $1 AND is_primary`, c.UserID); err != nil {
-				return err
-			}
+		if err := demotePrimary(ctx, tx, c); err != nil {
+			return err
 		}
 		var err error
 		added, err = scanContact(tx.QueryRow(ctx, `
@@ -78,16 +75,85 @@ func (r *Contacts) Add(ctx context.Context, c contacts.Contact) (contacts.Contac
 
 // List returns userID's contacts, primary first, then oldest first.
 func (r *Contacts) List(ctx context.Context, userID int64) ([]contacts.Contact, error) {
-	rows, err := r.pool.Query(ctx, `SELECT `+contactColumns+` FROM emergency_contacts
-		WHERE user_id = $1 ORDER BY is_primary DESC, created_at, id`, userID)
-	if err != nil {
-		return nil, fmt.Errorf("list contacts: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (contacts.Contact, error) { return scanContact(row) })
+	var list []contacts.Contact
+	err := pgpkg.Tx(ctx, r.pool, pgpkg.PurposeNone, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+contactColumns+` FROM emergency_contacts
+			WHERE user_id = $1 ORDER BY is_primary DESC, created_at, id`, userID)
+		if err != nil {
+			return err
+		}
+		list, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (contacts.Contact, error) { return scanContact(row) })
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list contacts: %w", err)
 	}
 	return list, nil
+}
+
+// Replace overwrites a contact under the user's lock.
+func (r *Contacts) Replace(ctx context.Context, c contacts.Contact) (contacts.Contact, error) {
+	var updated contacts.Contact
+	err := pgpkg.Tx(ctx, r.pool, pgpkg.PurposeNone, func(tx pgx.Tx) error {
+		if err := lockUser(ctx, tx, c.UserID); err != nil {
+			return err
+		}
+		if err := demotePrimary(ctx, tx, c); err != nil {
+			return err
+		}
+		var err error
+		updated, err = scanContact(tx.QueryRow(ctx, `
+			UPDATE emergency_contacts
+			SET contact_name = $3, contact_phone = $4, relation = NULLIF($5, ''), is_primary = $6, updated_at = now()
+			WHERE id = $1 AND user_id = $2
+			RETURNING `+contactColumns,
+			c.ID, c.UserID, c.Name, c.Phone, c.Relation, c.IsPrimary))
+		return err
+	})
+	if constraint, ok := pgpkg.UniqueViolation(err); ok && constraint == "emergency_contacts_user_phone_key" {
+		return contacts.Contact{}, contacts.ErrDuplicatePhone
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return contacts.Contact{}, contacts.ErrNotFound
+	}
+	if err != nil {
+		return contacts.Contact{}, fmt.Errorf("replace contact: %w", err)
+	}
+	return updated, nil
+}
+
+// Remove deletes a contact.
+func (r *Contacts) Remove(ctx context.Context, userID, id int64) error {
+	var n int64
+	err := pgpkg.Tx(ctx, r.pool, pgpkg.PurposeNone, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM emergency_contacts WHERE id = $1 AND user_id = $2`, id, userID)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("remove contact: %w", err)
+	}
+	if n == 0 {
+		return contacts.ErrNotFound
+	}
+	return nil
+}
+
+// lockUser serialises changes to one user's contacts, so the limit and the
+// single primary hold under concurrent requests.
+func lockUser(ctx context.Context, tx pgx.Tx, userID int64) error {
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('contacts.user', $1))`, userID)
+	return err
+}
+
+// demotePrimary clears the user's other primary when c is to be primary.
+func demotePrimary(ctx context.Context, tx pgx.Tx, c contacts.Contact) error {
+	if !c.IsPrimary {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `UPDATE emergency_contacts SET is_primary = false, updated_at = now()
+		WHERE user_id = $1 AND is_primary AND id <> $2`, c.UserID, c.ID)
+	return err
 }
 
 func scanContact(row pgx.Row) (contacts.Contact, error) {

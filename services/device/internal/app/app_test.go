@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"strings"
@@ -14,10 +15,17 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
-func start(t *testing.T) *testenv.Client {
+// stack is a device service of the test's own, trusting a test token issuer.
+type stack struct {
+	*testenv.Client
+	tokens *testenv.TokenIssuer
+}
+
+func start(t *testing.T) *stack {
 	t.Helper()
-	svc := testenv.StartService(t, app.Run, testenv.Database(t).ServiceEnv("device"))
-	return testenv.NewClient(t, svc.URL, httpapi.OpenAPI)
+	issuer := testenv.NewTokenIssuer(t)
+	svc := testenv.StartService(t, app.Run, issuer.Env(testenv.Database(t).ServiceEnv("device")))
+	return &stack{Client: testenv.NewClient(t, svc.URL, httpapi.OpenAPI), tokens: issuer}
 }
 
 func TestRegisterDevice(t *testing.T) {
@@ -27,7 +35,8 @@ func TestRegisterDevice(t *testing.T) {
 		"advertising_id": "38400000-8cf0-11bd-b23e-10b96e40000d", "sim_serial": "8962010012345678901",
 		"device_model": "Samsung SM-A155F", "os_version": "Android 14"}
 
-	first := api.JSON("POST", "/devices/", body)
+	user1 := api.tokens.Bearer(1)
+	first := api.JSON("POST", "/devices/", body, user1)
 	if first.Status != http.StatusCreated {
 		t.Fatalf("POST /devices/ = %d %s", first.Status, first.Body)
 	}
@@ -44,17 +53,18 @@ func TestRegisterDevice(t *testing.T) {
 		}
 	}
 
-	again := api.JSON("POST", "/devices/", body)
+	again := api.JSON("POST", "/devices/", body, user1)
 	if again.Status != http.StatusOK || again.JSON(t)["id"] != d["id"] {
 		t.Errorf("registering again = %d %s, want 200 with id %v", again.Status, again.Body, d["id"])
 	}
 
-	stolen := api.JSON("POST", "/devices/", map[string]any{"user_id": 2, "imei": "356938035643809"})
+	user2 := api.tokens.Bearer(2)
+	stolen := api.JSON("POST", "/devices/", map[string]any{"user_id": 2, "imei": "356938035643809"}, user2)
 	if stolen.Status != http.StatusConflict || !strings.Contains(string(stolen.Body), `"field":"imei"`) {
 		t.Errorf("IMEI of another user = %d %s, want 409 naming imei", stolen.Status, stolen.Body)
 	}
 
-	modern := api.JSON("POST", "/devices/", map[string]any{"user_id": 2, "android_id": "9774d56d682e549c"})
+	modern := api.JSON("POST", "/devices/", map[string]any{"android_id": "9774d56d682e549c"}, user2)
 	if modern.Status != http.StatusCreated || modern.JSON(t)["imei"] != nil {
 		t.Errorf("android_id-only device of another user = %d %s, want 201", modern.Status, modern.Body)
 	}
@@ -68,7 +78,7 @@ func TestRegisterDeviceConcurrently(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
-			r := api.JSON("POST", "/devices/", map[string]any{"user_id": 5, "android_id": "0123456789abcdef"})
+			r := api.JSON("POST", "/devices/", map[string]any{"user_id": 5, "android_id": "0123456789abcdef"}, api.tokens.Bearer(5))
 			if r.Status != http.StatusCreated && r.Status != http.StatusOK {
 				t.Errorf("status %d %s", r.Status, r.Body)
 				return
@@ -103,12 +113,46 @@ func TestRegisterDeviceRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if r := api.Do("POST", "/devices/", []byte(tt.body)); r.Status != tt.status {
+			if r := api.Do("POST", "/devices/", []byte(tt.body), api.tokens.Bearer(1)); r.Status != tt.status {
 				t.Errorf("status = %d %s, want %d", r.Status, r.Body, tt.status)
 			}
 		})
 	}
-	if r := api.JSON("POST", "/devices/", map[string]any{"user_id": 1, "imei": "356938035643809"}); r.JSON(t)["id"] != float64(1) {
+	if r := api.JSON("POST", "/devices/", map[string]any{"user_id": 1, "imei": "356938035643809"}, api.tokens.Bearer(1)); r.JSON(t)["id"] != float64(1) {
 		t.Errorf("first stored device has id %v, want 1: a rejected request wrote a row", r.JSON(t)["id"])
+	}
+}
+
+func TestDeviceAuthorization(t *testing.T) {
+	t.Parallel()
+	api := start(t)
+	alice, bob := api.tokens.Bearer(11), api.tokens.Bearer(12)
+	if r := api.JSON("POST", "/devices/", map[string]any{"android_id": "aaaaaaaaaaaaaaaa"}, bob); r.Status != http.StatusCreated {
+		t.Fatalf("bob registers = %d %s", r.Status, r.Body)
+	}
+	if r := api.JSON("POST", "/devices/", map[string]any{"android_id": "aaaaaaaaaaaaaaaa"}); r.Status != http.StatusUnauthorized {
+		t.Errorf("no token = %d, want 401", r.Status)
+	}
+	if r := api.JSON("POST", "/devices/", map[string]any{"user_id": 12, "android_id": "bbbbbbbbbbbbbbbb"}, alice); r.Status != http.StatusForbidden {
+		t.Errorf("alice registering for bob = %d, want 403", r.Status)
+	}
+	if r := api.Do("GET", "/devices/?user_id=12", nil, alice); r.Status != http.StatusForbidden || strings.Contains(string(r.Body), "aa*") {
+		t.Errorf("alice listing bob's devices = %d %s, want 403", r.Status, r.Body)
+	}
+	var mine []map[string]any
+	if r := api.Do("GET", "/devices/", nil, bob); r.Status != http.StatusOK || json.Unmarshal(r.Body, &mine) != nil || len(mine) != 1 {
+		t.Errorf("bob listing his own = %d %s", r.Status, r.Body)
+	}
+	for _, role := range []string{"ops", "admin"} {
+		staff := api.tokens.Bearer(99, role)
+		if r := api.Do("GET", "/devices/?user_id=12", nil, staff); r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"user_id":12`) {
+			t.Errorf("%s listing bob's devices = %d %s", role, r.Status, r.Body)
+		}
+	}
+	if r := api.Do("GET", "/devices/?user_id=12", nil, api.tokens.Bearer(98, "auditor")); r.Status != http.StatusForbidden {
+		t.Errorf("auditor listing bob's devices = %d, want 403", r.Status)
+	}
+	if r := api.JSON("POST", "/devices/", map[string]any{"user_id": 13, "android_id": "cccccccccccccccc"}, api.tokens.Bearer(99, "ops")); r.Status != http.StatusCreated {
+		t.Errorf("ops registering for a user = %d %s", r.Status, r.Body)
 	}
 }

@@ -40,9 +40,7 @@ func (in RegistrationInput) Validate() (Registration, error) {
 	var errs validation.Errors
 	var r Registration
 
-	if in.UserID == nil {
-		errs.Add("user_id", "is required")
-	} else if *in.UserID <= 0 {
+	if in.UserID == nil || *in.UserID <= 0 {
 		errs.Add("user_id", "must be a positive id")
 	} else {
 		r.UserID = *in.UserID

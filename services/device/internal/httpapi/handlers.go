@@ -3,10 +3,12 @@ package httpapi
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"amancair.dev/pkg/auth"
 	"amancair.dev/pkg/httpserver"
 	"amancair.dev/pkg/pii"
 	"amancair.dev/pkg/validation"
@@ -79,8 +81,34 @@ func (h *handler) register(c *fiber.Ctx) error {
 	return httpserver.JSON(c, status, toResponse(d))
 }
 
+func (h *handler) list(c *fiber.Ctx) error {
+	caller, _ := auth.CallerFrom(c.UserContext())
+	userID := caller.UserID
+	if q := c.Query("user_id"); q != "" {
+		id, err := strconv.ParseInt(q, 10, 64)
+		if err != nil || id <= 0 {
+			var errs validation.Errors
+			errs.Add("user_id", "must be a positive id")
+			return errs
+		}
+		userID = id
+	}
+	list, err := h.devices.List(c.UserContext(), userID)
+	if err != nil {
+		return err
+	}
+	out := make([]deviceResponse, 0, len(list))
+	for _, d := range list {
+		out = append(out, toResponse(d))
+	}
+	return httpserver.JSON(c, http.StatusOK, out)
+}
+
 // Problems maps the device domain's sentinel errors to problems.
 func Problems(err error) *httpserver.Problem {
+	if errors.Is(err, device.ErrForbidden) {
+		return httpserver.NewProblem(http.StatusForbidden, "You may only register and list your own devices.")
+	}
 	if errors.Is(err, device.ErrIMEITaken) {
 		p := httpserver.Conflict("This IMEI is registered to another user.")
 		p.Errors = []validation.FieldError{{Field: "imei", Message: "is registered to another user"}}

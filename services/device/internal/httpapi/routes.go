@@ -7,6 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"amancair.dev/pkg/auth"
 	"amancair.dev/pkg/httpserver"
 	"amancair.dev/services/device/internal/device"
 )
@@ -17,11 +18,13 @@ import (
 var OpenAPI []byte
 
 // Routes lists every route the device service serves.
-func Routes(app fiber.Router, devices *device.Service) error {
+func Routes(app fiber.Router, devices *device.Service, verifier *auth.Verifier) error {
 	h := &handler{devices: devices}
 	if err := httpserver.MountDocs(app, "/devices", "device", OpenAPI); err != nil {
 		return err
 	}
-	app.Post("/devices", h.register)
+	bearer := verifier.Required()
+	app.Post("/devices", bearer, h.register)
+	app.Get("/devices", bearer, h.list)
 	return nil
 }

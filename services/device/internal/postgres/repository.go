@@ -44,7 +44,7 @@ func (d *Devices) Register(ctx context.Context, r device.Registration) (device.D
 		dev     device.Device
 		created bool
 	)
-	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+	err := pgpkg.Tx(ctx, d.pool, pgpkg.PurposeNone, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('device.user', $1))`, r.UserID); err != nil {
 			return err
 		}
@@ -73,6 +73,23 @@ func (d *Devices) Register(ctx context.Context, r device.Registration) (device.D
 		return device.Device{}, false, fmt.Errorf("register device: %w", err)
 	}
 	return dev, created, nil
+}
+
+// List returns the user's devices the caller may see, oldest first.
+func (d *Devices) List(ctx context.Context, userID int64) ([]device.Device, error) {
+	var list []device.Device
+	err := pgpkg.Tx(ctx, d.pool, pgpkg.PurposeNone, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+deviceColumns+` FROM devices WHERE user_id = $1 ORDER BY id`, userID)
+		if err != nil {
+			return err
+		}
+		list, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (device.Device, error) { return scanDevice(row) })
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	return list, nil
 }
 
 func scanDevice(row pgx.Row) (device.Device, error) {

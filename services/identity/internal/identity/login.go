@@ -36,13 +36,13 @@ func (e *RateLimitedError) Error() string { return "rate limited for " + e.Retry
 
 // LoginPolicy holds the login's limits.
 type LoginPolicy struct {
-	CodeTTL         time.Duration // how long a code lives: 5 minutes
-	MaxAttempts     int           // wrong tries that kill a code: 5
-	AccessTTL       time.Duration // access token lifetime: 15 minutes
-	RefreshTTL      time.Duration // refresh token lifetime
-	PhoneRequests   Limit         // code requests per phone: 3 per 10 minutes
-	IPRequests      Limit         // code requests per client IP
-	IPExchanges     Limit         // code exchanges and refreshes per client IP
+	CodeTTL          time.Duration // how long a code lives: 5 minutes
+	MaxAttempts      int           // wrong tries that kill a code: 5
+	AccessTTL        time.Duration // access token lifetime: 15 minutes
+	RefreshTTL       time.Duration // refresh token lifetime
+	PhoneRequests    Limit         // code requests per phone: 3 per 10 minutes
+	IPRequests       Limit         // code requests per client IP
+	IPExchanges      Limit         // code exchanges and refreshes per client IP
 	Issuer, Audience string
 }
 
