@@ -4,12 +4,16 @@ MODULES := pkg services/identity services/device services/contacts services/audi
 PKGS := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run test bench tools build vet fmt tidy
+.PHONY: run sms test bench tools build vet fmt tidy
 
 ## run: bring up PostgreSQL, NATS, Vault, the four services and the gateway on :8000
 run: tools
 	@scripts/postgres.sh
 	go run ./devstack/cmd/devstack
+
+## sms: print the SMS messages (login codes) the local stack would send
+sms:
+	go run ./devstack/cmd/smsgateway
 
 ## test: every test of every module, against real servers
 test:
