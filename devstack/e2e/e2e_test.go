@@ -90,7 +90,8 @@ func bearer(tokens map[string]any) string {
 }
 
 // The blueprint's flow on a fresh stack: register, log in with the code from the
-// SMS subject, then the blueprint's calls with the bearer token.
+// SMS subject, then the blueprint's calls with the bearer token. It is the one
+// sequential test, so it runs before every parallel one and Budi is user 1.
 func TestBlueprintFlow(t *testing.T) {
 	sms := testenv.Subscribe(t, stack.NATSURL, smsSubject)
 	api := testenv.NewClient(t, stack.GatewayURL, nil)

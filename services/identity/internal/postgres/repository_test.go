@@ -19,7 +19,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 func TestUsersRepository(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := testenv.MigratedPool(t, "identity", postgres.Migrations())
+	pool, _ := testenv.MigratedPool(t, "identity", postgres.Migrations())
 	repo := postgres.NewUsers(pool)
 
 	dob := time.Date(1990, 5, 12, 0, 0, 0, 0, time.UTC)
@@ -65,7 +65,7 @@ func TestUsersRepository(t *testing.T) {
 // The serving role owns nothing: it can use the tables but not change the schema.
 func TestServingRoleCannotChangeSchema(t *testing.T) {
 	t.Parallel()
-	pool := testenv.MigratedPool(t, "identity", postgres.Migrations())
+	pool, _ := testenv.MigratedPool(t, "identity", postgres.Migrations())
 	ctx := context.Background()
 	for _, stmt := range []string{
 		`CREATE TABLE identity.intruder (id int)`,
@@ -91,7 +91,7 @@ func TestServingRoleCannotChangeSchema(t *testing.T) {
 func TestRowLevelSecurity(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := testenv.MigratedPool(t, "identity", postgres.Migrations())
+	pool, _ := testenv.MigratedPool(t, "identity", postgres.Migrations())
 	repo := postgres.NewUsers(pool)
 	a, err := repo.Create(ctx, identity.Registration{Name: "A", Phone: "+628121111111", Email: "a@example.com"})
 	if err != nil {
