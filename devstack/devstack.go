@@ -65,6 +65,8 @@ type Stack struct {
 	ServiceURLs map[string]string
 	OpsURLs     map[string]string
 	Roles       map[string][2]string // service → owner, app role
+	// EventsPrefix and EventsStream are where the services' events go.
+	EventsPrefix, EventsStream string
 
 	stops      []func()
 	procs      map[string]*testenv.Process
@@ -104,6 +106,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		opts.Log = os.Stdout
 	}
 	s := &Stack{ServiceURLs: map[string]string{}, OpsURLs: map[string]string{}, Roles: map[string][2]string{},
+		EventsPrefix: "amancair", EventsStream: "AMANCAIR",
 		procs: map[string]*testenv.Process{}, serviceEnv: map[string][]string{}, log: &tagger{w: opts.Log}}
 	defer func() {
 		if err != nil {
@@ -121,7 +124,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 
 	rolePrefix := ""
 	if opts.Ephemeral {
-		rolePrefix = "amc_" + testenv.RandomID(4) + "_"
+		id := testenv.RandomID(4)
+		rolePrefix = "amc_" + id + "_"
+		// Streams and subjects of the stack's own; the stream goes with the stack.
+		s.EventsPrefix, s.EventsStream = "amc"+id, "AMC"+strings.ToUpper(id)
+		s.stops = append(s.stops, func() { testenv.DeleteStream(s.NATSURL, s.EventsStream) })
 	}
 	upstreams := map[string]string{}
 	s.extraEnv = opts.ServiceEnv
@@ -247,6 +254,8 @@ func (s *Stack) startService(ctx context.Context, binDir, svc, rolePrefix, httpA
 		"VAULT_TOKEN=" + s.VaultToken,
 		"HTTP_ADDR=" + httpAddr,
 		"OPS_ADDR=" + opsAddr,
+		"EVENTS_PREFIX=" + s.EventsPrefix,
+		"EVENTS_STREAM=" + s.EventsStream,
 	}
 	if identity, ok := s.ServiceURLs["identity"]; ok {
 		env = append(env, "IDENTITY_JWKS_URL="+identity+"/.well-known/jwks.json")

@@ -158,3 +158,16 @@ func Sign(claims Claims, kid string, sign func(signingInput []byte) ([]byte, err
 	}
 	return input + "." + enc.EncodeToString(sig), nil
 }
+
+type clientIPKey struct{}
+
+// WithClientIP returns ctx carrying the client's address, for the audit trail.
+func WithClientIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, clientIPKey{}, ip)
+}
+
+// ClientIPFrom returns the client address ctx carries, or "".
+func ClientIPFrom(ctx context.Context) string {
+	ip, _ := ctx.Value(clientIPKey{}).(string)
+	return ip
+}

@@ -21,6 +21,8 @@ import (
 	vault "github.com/hashicorp/vault/api"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 
 	"amancair.dev/pkg/auth"
 	"amancair.dev/pkg/config"
@@ -54,16 +56,23 @@ type Service struct {
 	// Commands are extra subcommands (identity's grant-role), given the database
 	// pool as the serving role.
 	Commands map[string]Command
+	// SharedSchema is idempotent DDL from pkg/ the service's schema also needs
+	// (events.KnownUsersDDL); the outbox is always created.
+	SharedSchema []string
+	// Background runs beside the HTTP server until ctx ends (event consumers).
+	Background []func(ctx context.Context, deps *Deps) error
 }
 
 // Command is a service-specific subcommand.
 type Command func(ctx context.Context, deps *CommandDeps, args []string, stdout io.Writer) error
 
-// CommandDeps are what a subcommand gets: configuration, a logger and the pool.
+// CommandDeps are what a subcommand gets: configuration, a logger, the pool and
+// the outbox (a command's changes are events too).
 type CommandDeps struct {
 	Env    *config.Env
 	Logger *slog.Logger
 	Pool   *pgxpool.Pool
+	Outbox *events.Outbox
 }
 
 // Deps are the process-wide dependencies a service builds its use cases from.
@@ -79,6 +88,11 @@ type Deps struct {
 	Auth *auth.Verifier
 	// Issuer and Audience are the access tokens' iss and aud.
 	Issuer, Audience string
+	// Outbox writes the service's events in its transactions; Stream is where
+	// they go.
+	Outbox       *events.Outbox
+	Stream       jetstream.StreamConfig
+	EventsPrefix string
 }
 
 // Run executes the command in args ("serve" when empty, "migrate", "version") and
@@ -124,7 +138,8 @@ func runCommand(ctx context.Context, svc Service, c Command, args []string, gete
 		return err
 	}
 	defer pool.Close()
-	return c(ctx, &CommandDeps{Env: env, Logger: tel.Logger, Pool: pool}, args, stdout)
+	outbox := events.NewOutbox(svc.Name, env.String("EVENTS_PREFIX", "amancair"))
+	return c(ctx, &CommandDeps{Env: env, Logger: tel.Logger, Pool: pool, Outbox: outbox}, args, stdout)
 }
 
 // migrate provisions the schema and its roles and applies the migrations, connected
@@ -151,10 +166,7 @@ func migrate(ctx context.Context, svc Service, getenv func(string) string, stdou
 	if err := postgres.Provision(ctx, adminURL, schema); err != nil {
 		return err
 	}
-	if svc.Migrations == nil {
-		return nil
-	}
-	return postgres.Migrate(ctx, adminURL, schema, svc.Migrations, tel.Logger)
+	return postgres.Migrate(ctx, adminURL, schema, svc.Migrations, tel.Logger, append([]string{events.OutboxDDL}, svc.SharedSchema...)...)
 }
 
 func serve(ctx context.Context, svc Service, getenv func(string) string, stdout io.Writer) error {
@@ -173,6 +185,8 @@ func serve(ctx context.Context, svc Service, getenv func(string) string, stdout 
 	if svc.Keys == nil {
 		env.Required("IDENTITY_JWKS_URL")
 	}
+	eventsPrefix := env.String("EVENTS_PREFIX", "amancair")
+	stream := events.StreamConfig(env.String("EVENTS_STREAM", "AMANCAIR"), eventsPrefix)
 	trusted := strings.Fields(strings.ReplaceAll(env.String("TRUSTED_PROXIES", "127.0.0.1/32,::1/128"), ",", " "))
 	schema := postgres.SchemaFromEnv(env, svc.Name)
 	tel, err := telemetry.Setup(ctx, env, svc.Name, Version, stdout)
@@ -198,7 +212,8 @@ func serve(ctx context.Context, svc Service, getenv func(string) string, stdout 
 	}
 
 	deps := &Deps{Env: env, Logger: logger, Telemetry: tel, Pool: pool, NATS: nc, Vault: vc,
-		Transit: transit.New(vc, env.String("TRANSIT_MOUNT", "transit")), Issuer: issuer, Audience: audience}
+		Transit: transit.New(vc, env.String("TRANSIT_MOUNT", "transit")), Issuer: issuer, Audience: audience,
+		Outbox: events.NewOutbox(svc.Name, eventsPrefix), Stream: stream, EventsPrefix: eventsPrefix}
 	keys, err := verificationKeys(ctx, svc, deps, jwksURL)
 	if err != nil {
 		return err
@@ -216,14 +231,29 @@ func serve(ctx context.Context, svc Service, getenv func(string) string, stdout 
 			"vault":    pii.Ready(vc),
 		},
 	})
+	srv.App.Use(func(c *fiber.Ctx) error {
+		c.SetUserContext(auth.WithClientIP(c.UserContext(), httpserver.ClientIP(c)))
+		return c.Next()
+	})
 	if err := svc.Mount(deps, srv.App); err != nil {
 		return err
 	}
 	if err := env.Err(); err != nil {
 		return err
 	}
+	relay, err := events.NewRelay(pool, nc, stream, svc.Name, tel.MeterProvider.Meter("amancair/events"), logger)
+	if err != nil {
+		return err
+	}
+
 	logger.Info("starting", "version", Version)
-	err = srv.Serve(ctx, httpAddr, opsAddr, grace)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Serve(gctx, httpAddr, opsAddr, grace) })
+	g.Go(func() error { return relay.Run(gctx) })
+	for _, bg := range svc.Background {
+		g.Go(func() error { return bg(gctx, deps) })
+	}
+	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}

@@ -76,7 +76,10 @@ func Provision(ctx context.Context, adminURL string, s Schema) error {
 // adminURL but acting as the schema's owner (SET ROLE), so every table belongs to
 // the owner and the app role's default privileges apply. Concurrent runs wait on a
 // session lock.
-func Migrate(ctx context.Context, adminURL string, s Schema, fsys fs.FS, logger *slog.Logger) error {
+//
+// shared holds idempotent SQL every schema gets before its own migrations (the
+// outbox, say); the row-level security helpers are always included.
+func Migrate(ctx context.Context, adminURL string, s Schema, fsys fs.FS, logger *slog.Logger, shared ...string) error {
 	cfg, err := pgx.ParseConfig(adminURL)
 	if err != nil {
 		return fmt.Errorf("MIGRATE_DATABASE_URL is not a valid PostgreSQL connection string")
@@ -87,8 +90,13 @@ func Migrate(ctx context.Context, adminURL string, s Schema, fsys fs.FS, logger 
 		return err
 	}))
 	defer db.Close()
-	if _, err := db.ExecContext(ctx, rlsFunctions); err != nil {
-		return fmt.Errorf("row-level security helpers: %w", err)
+	for _, stmt := range append([]string{rlsFunctions}, shared...) {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("shared schema objects: %w", err)
+		}
+	}
+	if fsys == nil {
+		return nil
 	}
 	return migrate(ctx, db, fsys, logger)
 }

@@ -1,11 +1,13 @@
 package testenv
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Inbox collects the JSON messages published on a core NATS subject during a test.
@@ -64,4 +66,42 @@ func (in *Inbox) LoginCode(phone string) string {
 		in.t.Fatalf("login SMS without a 6-digit code: %v", m)
 	}
 	return code
+}
+
+// DeleteStream removes a test's JetStream stream, if it exists.
+func DeleteStream(natsURL, name string) {
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		return
+	}
+	defer nc.Close()
+	if js, err := jetstream.New(nc); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = js.DeleteStream(ctx, name)
+	}
+}
+
+// AnnounceUser publishes identity's user.created event for userID on the test's
+// stream (as ServiceEnv configured it), as identity would, so another service's
+// projection learns of the user.
+func AnnounceUser(t testing.TB, env map[string]string, userID int64, typ string) {
+	t.Helper()
+	nc, err := nats.Connect(env["NATS_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := RandomID(16)
+	body, _ := json.Marshal(map[string]any{"specversion": "1.0", "id": id, "source": "/amancair/identity", "type": typ,
+		"time": time.Now().UTC(), "datacontenttype": "application/json", "data": map[string]any{"subject_user_id": userID}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.Publish(ctx, env["EVENTS_PREFIX"]+".identity."+typ, body, jetstream.WithMsgID(id)); err != nil {
+		t.Fatalf("publish %s: %v", typ, err)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"amancair.dev/pkg/events"
 	"amancair.dev/pkg/postgres"
 	"amancair.dev/pkg/telemetry"
 )
@@ -16,7 +17,7 @@ import (
 // MigratedPool provisions service's schema in a database of the test's own, applies
 // migrations as the schema owner, and returns a pool connected as the serving role,
 // closed when the test ends, and the database's superuser URL.
-func MigratedPool(t testing.TB, service string, migrations fs.FS) (*pgxpool.Pool, string) {
+func MigratedPool(t testing.TB, service string, migrations fs.FS, shared ...string) (*pgxpool.Pool, string) {
 	t.Helper()
 	ctx := context.Background()
 	db := Database(t)
@@ -26,7 +27,7 @@ func MigratedPool(t testing.TB, service string, migrations fs.FS) (*pgxpool.Pool
 	if err := postgres.Provision(ctx, db.URL, schema); err != nil {
 		t.Fatalf("provision: %v", err)
 	}
-	if err := postgres.Migrate(ctx, db.URL, schema, migrations, tel.Logger); err != nil {
+	if err := postgres.Migrate(ctx, db.URL, schema, migrations, tel.Logger, append([]string{events.OutboxDDL}, shared...)...); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 	pool, err := postgres.Open(ctx, env["DATABASE_URL"], service, tel)

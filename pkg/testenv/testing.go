@@ -94,6 +94,7 @@ type DB struct {
 	// TransitMount is the test's own transit engine, so key rotations in one test
 	// never touch another's keys.
 	TransitMount string
+	id           string
 }
 
 // Database creates a database of the test's own and returns it. When the test ends
@@ -101,15 +102,17 @@ type DB struct {
 func Database(t testing.TB) *DB {
 	t.Helper()
 	s := Shared(t)
-	name := "amc_test_" + RandomID(6)
+	id := RandomID(6)
+	name := "amc_test_" + id
 	if err := CreateDatabase(context.Background(), s.PostgresURL, name); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	db := &DB{t: t, URL: WithDatabase(s.PostgresURL, name), TransitMount: "transit-" + name}
+	db := &DB{t: t, URL: WithDatabase(s.PostgresURL, name), TransitMount: "transit-" + name, id: id}
 	if err := vaultRequest(context.Background(), s.VaultAddr, s.VaultToken, "POST", "/v1/sys/mounts/"+db.TransitMount, `{"type":"transit"}`); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
 	t.Cleanup(func() {
+		DeleteStream(s.NATSURL, "T"+strings.ToUpper(id))
 		_ = vaultRequest(context.Background(), s.VaultAddr, s.VaultToken, "DELETE", "/v1/sys/mounts/"+db.TransitMount, "")
 		execSQL(t, s.PostgresURL, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 		for _, r := range db.roles {
@@ -137,6 +140,8 @@ func (db *DB) ServiceEnv(service string) map[string]string {
 		"VAULT_ADDR":           s.VaultAddr,
 		"VAULT_TOKEN":          s.VaultToken,
 		"TRANSIT_MOUNT":        db.TransitMount,
+		"EVENTS_PREFIX":        "t" + db.id,
+		"EVENTS_STREAM":        "T" + strings.ToUpper(db.id),
 		"LOG_LEVEL":            "warn",
 	}
 }

@@ -2,11 +2,13 @@ package app_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"amancair.dev/pkg/testenv"
 	"amancair.dev/services/device/internal/app"
@@ -19,13 +21,32 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 type stack struct {
 	*testenv.Client
 	tokens *testenv.TokenIssuer
+	env    map[string]string
+	svc    *testenv.Service
 }
 
 func start(t *testing.T) *stack {
 	t.Helper()
 	issuer := testenv.NewTokenIssuer(t)
-	svc := testenv.StartService(t, app.Run, issuer.Env(testenv.Database(t).ServiceEnv("device")))
-	return &stack{Client: testenv.NewClient(t, svc.URL, httpapi.OpenAPI), tokens: issuer}
+	env := issuer.Env(testenv.Database(t).ServiceEnv("device"))
+	svc := testenv.StartService(t, app.Run, env)
+	return &stack{Client: testenv.NewClient(t, svc.URL, httpapi.OpenAPI), tokens: issuer, env: env, svc: svc}
+}
+
+// announce publishes identity's event for userID and waits until the service's
+// projection has it (staff may then list the user's devices).
+func (s *stack) announce(t *testing.T, userID int64, typ string, wantStatus int) {
+	t.Helper()
+	testenv.AnnounceUser(t, s.env, userID, typ)
+	ops := s.tokens.Bearer(999, "ops")
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if s.Do("GET", fmt.Sprintf("/devices/?user_id=%d", userID), nil, ops).Status == wantStatus {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the projection did not apply %s for user %d\n%s", typ, userID, s.svc.Logs.String())
 }
 
 func TestRegisterDevice(t *testing.T) {
@@ -143,6 +164,10 @@ func TestDeviceAuthorization(t *testing.T) {
 	if r := api.Do("GET", "/devices/", nil, bob); r.Status != http.StatusOK || json.Unmarshal(r.Body, &mine) != nil || len(mine) != 1 {
 		t.Errorf("bob listing his own = %d %s", r.Status, r.Body)
 	}
+	if r := api.Do("GET", "/devices/?user_id=12", nil, api.tokens.Bearer(99, "ops")); r.Status != http.StatusNotFound {
+		t.Errorf("ops listing a user identity never announced = %d, want 404", r.Status)
+	}
+	api.announce(t, 12, "user.created", http.StatusOK)
 	for _, role := range []string{"ops", "admin"} {
 		staff := api.tokens.Bearer(99, role)
 		if r := api.Do("GET", "/devices/?user_id=12", nil, staff); r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"user_id":12`) {
@@ -152,7 +177,18 @@ func TestDeviceAuthorization(t *testing.T) {
 	if r := api.Do("GET", "/devices/?user_id=12", nil, api.tokens.Bearer(98, "auditor")); r.Status != http.StatusForbidden {
 		t.Errorf("auditor listing bob's devices = %d, want 403", r.Status)
 	}
+	if r := api.JSON("POST", "/devices/", map[string]any{"user_id": 13, "android_id": "cccccccccccccccc"}, api.tokens.Bearer(99, "ops")); r.Status != http.StatusNotFound {
+		t.Errorf("ops registering for an unknown user = %d %s, want 404", r.Status, r.Body)
+	}
+	api.announce(t, 13, "user.created", http.StatusOK)
 	if r := api.JSON("POST", "/devices/", map[string]any{"user_id": 13, "android_id": "cccccccccccccccc"}, api.tokens.Bearer(99, "ops")); r.Status != http.StatusCreated {
-		t.Errorf("ops registering for a user = %d %s", r.Status, r.Body)
+		t.Errorf("ops registering for a known user = %d %s", r.Status, r.Body)
+	}
+
+	// Erasure: identity's user.erased makes the service delete the user's devices.
+	api.announce(t, 12, "user.erased", http.StatusNotFound)
+	var left []map[string]any
+	if r := api.Do("GET", "/devices/", nil, bob); json.Unmarshal(r.Body, &left) != nil || len(left) != 0 {
+		t.Errorf("bob's devices after erasure: %s", r.Body)
 	}
 }

@@ -16,6 +16,8 @@ var (
 	ErrIMEITaken = errors.New("imei registered to another user")
 	// ErrForbidden means the caller may not act for that user.
 	ErrForbidden = errors.New("not allowed for this user")
+	// ErrUnknownUser means staff named a user that does not exist (or was erased).
+	ErrUnknownUser = errors.New("unknown user")
 )
 
 // Device is a registered phone.
@@ -35,9 +37,11 @@ type Device struct {
 type Repository interface {
 	// Register stores r unless the user already has a device with one of its
 	// identifiers, in which case it returns that device and created = false.
-	// It returns ErrIMEITaken when another user holds the IMEI.
+	// It returns ErrIMEITaken when another user holds the IMEI, and
+	// ErrUnknownUser when staff act for a user identity does not know.
 	Register(ctx context.Context, r Registration) (d Device, created bool, err error)
-	// List returns the user's devices, oldest first.
+	// List returns the user's devices, oldest first; a staff read of someone
+	// else's is recorded, and ErrUnknownUser returned for an unknown user.
 	List(ctx context.Context, userID int64) ([]Device, error)
 }
 

@@ -106,6 +106,9 @@ func (h *handler) list(c *fiber.Ctx) error {
 
 // Problems maps the device domain's sentinel errors to problems.
 func Problems(err error) *httpserver.Problem {
+	if errors.Is(err, device.ErrUnknownUser) {
+		return httpserver.NotFound("No user with this id.")
+	}
 	if errors.Is(err, device.ErrForbidden) {
 		return httpserver.NewProblem(http.StatusForbidden, "You may only register and list your own devices.")
 	}

@@ -39,11 +39,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			policy := identity.DefaultLoginPolicy()
 			policy.Issuer, policy.Audience = d.Issuer, d.Audience
 			policy.CodeTTL = d.Env.Duration("OTP_TTL", policy.CodeTTL)
-			logins := postgres.NewLogins(d.Pool)
+			logins := postgres.NewLogins(d.Pool, d.Outbox)
 			login := identity.NewLogin(logins, vault.NewHasher(d.Transit), signer,
 				sms.NewPublisher(d.NATS, d.Env.String("SMS_SUBJECT", sms.Subject), d.Telemetry.Propagator),
 				logins, policy, time.Now)
-			users := identity.NewService(postgres.NewUsers(d.Pool), time.Now)
+			users := identity.NewService(postgres.NewUsers(d.Pool, d.Outbox), time.Now)
 			return httpapi.Routes(app, users, login, signer, d.Auth)
 		},
 		Commands: map[string]platform.Command{"grant-role": grantRole},
@@ -66,7 +66,7 @@ func grantRole(ctx context.Context, d *platform.CommandDeps, args []string, stdo
 	if !slices.Contains(identity.Roles, *role) {
 		return fmt.Errorf("--role must be one of %s", strings.Join(identity.Roles, ", "))
 	}
-	user, err := postgres.NewUsers(d.Pool).GrantRole(ctx, p, *role)
+	user, err := postgres.NewUsers(d.Pool, d.Outbox).GrantRole(ctx, p, *role)
 	if errors.Is(err, identity.ErrNotFound) {
 		return errors.New("no user has this phone")
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"amancair.dev/pkg/auth"
+	"amancair.dev/pkg/events"
 	"amancair.dev/pkg/phone"
 	"amancair.dev/pkg/validation"
 )
@@ -83,6 +84,8 @@ type LoginRepository interface {
 	RotateRefresh(ctx context.Context, hash []byte) (userID int64, family uuid.UUID, err error)
 	// RevokeFamily revokes the family of the token with hash, if any.
 	RevokeFamily(ctx context.Context, hash []byte) error
+	// Record writes an event that goes with no change (a failed login).
+	Record(ctx context.Context, ev events.Event) error
 }
 
 // Hasher makes keyed hashes with a key that never leaves Vault. version 0 means
@@ -152,8 +155,12 @@ func (l *Login) RequestCode(ctx context.Context, rawPhone, clientIP string) erro
 	}
 	user, err := l.repo.UserByPhone(ctx, p)
 	if errors.Is(err, ErrNotFound) {
-		_, err = l.hasher.HMAC(ctx, 0, codeInput(0, code)) // the same Vault round trip as a real code
-		return err
+		// The same Vault round trip and write as for a real code, so the answer
+		// takes as long.
+		if _, err := l.hasher.HMAC(ctx, 0, codeInput(0, code)); err != nil {
+			return err
+		}
+		return l.repo.Record(ctx, events.Event{Type: "auth.otp_requested"})
 	}
 	if err != nil {
 		return err
@@ -182,12 +189,15 @@ func (l *Login) ExchangeCode(ctx context.Context, rawPhone, code, clientIP strin
 	}
 	user, err := l.repo.UserByPhone(ctx, p)
 	if errors.Is(err, ErrNotFound) {
-		return Tokens{}, ErrInvalidCode
+		return Tokens{}, l.failed(ctx, 0)
 	}
 	if err != nil {
 		return Tokens{}, err
 	}
 	stored, err := l.repo.LiveCode(ctx, user.ID, l.policy.MaxAttempts)
+	if errors.Is(err, ErrInvalidCode) {
+		return Tokens{}, l.failed(ctx, user.ID)
+	}
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -211,6 +221,14 @@ func (l *Login) ExchangeCode(ctx context.Context, rawPhone, code, clientIP strin
 		return Tokens{}, err
 	}
 	return l.issue(ctx, user, uuid.New())
+}
+
+// failed records a failed login and returns ErrInvalidCode.
+func (l *Login) failed(ctx context.Context, userID int64) error {
+	if err := l.repo.Record(ctx, events.Event{Type: "auth.login_failed", SubjectUserID: userID}); err != nil {
+		return err
+	}
+	return ErrInvalidCode
 }
 
 // Refresh trades a refresh token for a new pair; the old one stops working, and

@@ -11,16 +11,28 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"amancair.dev/pkg/events"
 	pgpkg "amancair.dev/pkg/postgres"
 	"amancair.dev/services/identity/internal/identity"
 )
 
 // Logins implements identity.LoginRepository. Every statement runs with the
 // login purpose, the only one the code and token tables admit.
-type Logins struct{ pool *pgxpool.Pool }
+type Logins struct {
+	pool   *pgxpool.Pool
+	outbox *events.Outbox
+}
 
-// NewLogins returns the repository over pool.
-func NewLogins(pool *pgxpool.Pool) *Logins { return &Logins{pool: pool} }
+// NewLogins returns the repository over pool, writing events to outbox.
+func NewLogins(pool *pgxpool.Pool, outbox *events.Outbox) *Logins {
+	return &Logins{pool: pool, outbox: outbox}
+}
+
+// Record writes an event on its own, for outcomes that change no row (a code
+// requested for an unknown phone, a failed login).
+func (l *Logins) Record(ctx context.Context, ev events.Event) error {
+	return l.tx(ctx, func(tx pgx.Tx) error { return l.outbox.Append(ctx, tx, ev) })
+}
 
 func (l *Logins) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return pgpkg.Tx(ctx, l.pool, pgpkg.PurposeLogin, fn)
@@ -49,7 +61,10 @@ func (l *Logins) SaveCode(ctx context.Context, userID int64, codeHMAC string, ex
 			SET code_hmac = EXCLUDED.code_hmac, expires_at = EXCLUDED.expires_at,
 			    attempts = 0, consumed_at = NULL, created_at = now()`,
 			userID, codeHMAC, expiresAt)
-		return err
+		if err != nil {
+			return err
+		}
+		return l.outbox.Append(ctx, tx, events.Event{Type: "auth.otp_requested", SubjectUserID: userID})
 	})
 	if err != nil {
 		return fmt.Errorf("save code: %w", err)
@@ -79,16 +94,22 @@ func (l *Logins) LiveCode(ctx context.Context, userID int64, maxAttempts int) (s
 func (l *Logins) ConsumeCode(ctx context.Context, userID int64, candidate string, maxAttempts int) (bool, error) {
 	var used bool
 	err := l.tx(ctx, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `
+		err := tx.QueryRow(ctx, `
 			UPDATE otp_codes
 			SET attempts = attempts + (code_hmac <> $2)::int,
 			    consumed_at = CASE WHEN code_hmac = $2 THEN now() END
 			WHERE user_id = $1 AND consumed_at IS NULL AND expires_at > now() AND attempts < $3
 			RETURNING consumed_at IS NOT NULL`, userID, candidate, maxAttempts).Scan(&used)
+		if errors.Is(err, pgx.ErrNoRows) {
+			used = false
+		} else if err != nil {
+			return err
+		}
+		if !used {
+			return l.outbox.Append(ctx, tx, events.Event{Type: "auth.login_failed", SubjectUserID: userID})
+		}
+		return nil
 	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
 	if err != nil {
 		return false, fmt.Errorf("consume code: %w", err)
 	}
@@ -104,7 +125,10 @@ func (l *Logins) LoggedIn(ctx context.Context, userID int64) (identity.User, err
 			UPDATE users SET phone_verified = true,
 			    updated_at = CASE WHEN phone_verified THEN updated_at ELSE now() END
 			WHERE id = $1 RETURNING `+userColumns, userID))
-		return err
+		if err != nil {
+			return err
+		}
+		return l.outbox.Append(ctx, tx, events.Event{Type: "auth.login_succeeded", SubjectUserID: userID})
 	})
 	if err != nil {
 		return identity.User{}, translate(err, "mark phone verified")
@@ -149,8 +173,10 @@ func (l *Logins) RotateRefresh(ctx context.Context, hash []byte) (int64, uuid.UU
 			return identity.ErrInvalidRefresh
 		case usedAt != nil:
 			reused = true
-			_, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL`, family)
-			return err
+			if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL`, family); err != nil {
+				return err
+			}
+			return l.outbox.Append(ctx, tx, events.Event{Type: "auth.refresh_reuse_detected", SubjectUserID: userID})
 		}
 		_, err = tx.Exec(ctx, `UPDATE refresh_tokens SET used_at = now() WHERE token_hash = $1`, hash)
 		return err

@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"amancair.dev/pkg/auth"
+	"amancair.dev/pkg/events"
 	pgpkg "amancair.dev/pkg/postgres"
 	"amancair.dev/services/identity/internal/identity"
 )
@@ -31,11 +33,17 @@ func Migrations() fs.FS {
 	return sub
 }
 
-// Users implements identity.Repository.
-type Users struct{ pool *pgxpool.Pool }
+// Users implements identity.Repository; every change writes its event to the
+// outbox in the same transaction.
+type Users struct {
+	pool   *pgxpool.Pool
+	outbox *events.Outbox
+}
 
-// NewUsers returns the repository over pool.
-func NewUsers(pool *pgxpool.Pool) *Users { return &Users{pool: pool} }
+// NewUsers returns the repository over pool, writing events to outbox.
+func NewUsers(pool *pgxpool.Pool, outbox *events.Outbox) *Users {
+	return &Users{pool: pool, outbox: outbox}
+}
 
 const userColumns = `id, name, phone, email, dob, gender, national_id, phone_verified, roles, created_at, updated_at`
 
@@ -49,7 +57,10 @@ func (u *Users) Create(ctx context.Context, r identity.Registration) (identity.U
 			VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''))
 			RETURNING `+userColumns,
 			r.Name, r.Phone, r.Email, r.DOB, r.Gender, r.NationalID))
-		return err
+		if err != nil {
+			return err
+		}
+		return u.outbox.Append(ctx, tx, events.Event{Type: "user.created", SubjectUserID: user.ID, Fields: presentFields(user)})
 	})
 	if err != nil {
 		return identity.User{}, translate(err, "insert user")
@@ -57,13 +68,20 @@ func (u *Users) Create(ctx context.Context, r identity.Registration) (identity.U
 	return user, nil
 }
 
-// Get returns the user with id, if the caller may see it.
+// Get returns the user with id, if the caller may see it; a staff member's read
+// of someone else is recorded as user.viewed.
 func (u *Users) Get(ctx context.Context, id int64) (identity.User, error) {
 	var user identity.User
 	err := pgpkg.Tx(ctx, u.pool, pgpkg.PurposeNone, func(tx pgx.Tx) error {
 		var err error
 		user, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
-		return err
+		if err != nil {
+			return err
+		}
+		if c, ok := auth.CallerFrom(ctx); ok && c.UserID != id {
+			return u.outbox.Append(ctx, tx, events.Event{Type: "user.viewed", SubjectUserID: id})
+		}
+		return nil
 	})
 	if err != nil {
 		return identity.User{}, translate(err, "select user")
@@ -89,7 +107,13 @@ func (u *Users) Update(ctx context.Context, id int64, change func(identity.User)
 			WHERE id = $1
 			RETURNING `+userColumns,
 			id, changed.Name, changed.Email, changed.DOB, changed.Gender, changed.NationalID))
-		return err
+		if err != nil {
+			return err
+		}
+		if fields := changedFields(current, user); len(fields) > 0 {
+			return u.outbox.Append(ctx, tx, events.Event{Type: "user.updated", SubjectUserID: id, Fields: fields})
+		}
+		return nil
 	})
 	if err != nil {
 		return identity.User{}, translate(err, "update user")
@@ -106,7 +130,11 @@ func (u *Users) GrantRole(ctx context.Context, phone, role string) (identity.Use
 			UPDATE users SET roles = CASE WHEN $2 = ANY(roles) THEN roles ELSE roles || $2 END, updated_at = now()
 			WHERE phone = $1
 			RETURNING `+userColumns, phone, role))
-		return err
+		if err != nil {
+			return err
+		}
+		return u.outbox.Append(ctx, tx, events.Event{Type: "role.granted", SubjectUserID: user.ID, Fields: []string{"roles"},
+			Attrs: map[string]string{"role": role}})
 	})
 	if err != nil {
 		return identity.User{}, translate(err, "grant role")
@@ -135,6 +163,42 @@ func translate(err error, op string) error {
 		return err // a domain error from a change function
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// presentFields names the personal fields a new user has.
+func presentFields(u identity.User) []string {
+	fields := []string{"name", "phone", "email"}
+	if u.DOB != nil {
+		fields = append(fields, "dob")
+	}
+	if u.Gender != "" {
+		fields = append(fields, "gender")
+	}
+	if u.NationalID != "" {
+		fields = append(fields, "national_id")
+	}
+	return fields
+}
+
+// changedFields names the fields that differ between before and after.
+func changedFields(before, after identity.User) []string {
+	var fields []string
+	if before.Name != after.Name {
+		fields = append(fields, "name")
+	}
+	if before.Email != after.Email {
+		fields = append(fields, "email")
+	}
+	if (before.DOB == nil) != (after.DOB == nil) || before.DOB != nil && !before.DOB.Equal(*after.DOB) {
+		fields = append(fields, "dob")
+	}
+	if before.Gender != after.Gender {
+		fields = append(fields, "gender")
+	}
+	if before.NationalID != after.NationalID {
+		fields = append(fields, "national_id")
+	}
+	return fields
 }
 
 func scanUser(row pgx.Row) (identity.User, error) {

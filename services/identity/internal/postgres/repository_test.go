@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"amancair.dev/pkg/auth"
+	"amancair.dev/pkg/events"
 	"amancair.dev/pkg/testenv"
 	"amancair.dev/services/identity/internal/identity"
 	"amancair.dev/services/identity/internal/postgres"
@@ -20,7 +21,7 @@ func TestUsersRepository(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool, _ := testenv.MigratedPool(t, "identity", postgres.Migrations())
-	repo := postgres.NewUsers(pool)
+	repo := postgres.NewUsers(pool, events.NewOutbox("identity", "test"))
 
 	dob := time.Date(1990, 5, 12, 0, 0, 0, 0, time.UTC)
 	reg := identity.Registration{Name: "Siti", Phone: "+628111222333", Email: "siti@example.com",
@@ -92,7 +93,7 @@ func TestRowLevelSecurity(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool, _ := testenv.MigratedPool(t, "identity", postgres.Migrations())
-	repo := postgres.NewUsers(pool)
+	repo := postgres.NewUsers(pool, events.NewOutbox("identity", "test"))
 	a, err := repo.Create(ctx, identity.Registration{Name: "A", Phone: "+628121111111", Email: "a@example.com"})
 	if err != nil {
 		t.Fatal(err)
