@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"amancair.dev/pkg/testenv"
 	"amancair.dev/services/contacts/internal/app"
@@ -20,13 +21,31 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 type stack struct {
 	*testenv.Client
 	tokens *testenv.TokenIssuer
+	env    map[string]string
 }
 
 func start(t *testing.T) *stack {
 	t.Helper()
 	issuer := testenv.NewTokenIssuer(t)
-	svc := testenv.StartService(t, app.Run, issuer.Env(testenv.Database(t).ServiceEnv("contacts")))
-	return &stack{Client: testenv.NewClient(t, svc.URL, httpapi.OpenAPI), tokens: issuer}
+	env := issuer.Env(testenv.Database(t).ServiceEnv("contacts"))
+	svc := testenv.StartService(t, app.Run, env)
+	return &stack{Client: testenv.NewClient(t, svc.URL, httpapi.OpenAPI), tokens: issuer, env: env}
+}
+
+// announce publishes identity's event for userID and waits until the service's
+// projection reflects it (staff listing answers wantStatus).
+func (s *stack) announce(t *testing.T, userID int64, typ string, wantStatus int) {
+	t.Helper()
+	testenv.AnnounceUser(t, s.env, userID, typ)
+	ops := s.tokens.Bearer(999, "ops")
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if s.Do("GET", fmt.Sprintf("/emergency/%d", userID), nil, ops).Status == wantStatus {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the projection did not apply %s for user %d", typ, userID)
 }
 
 func TestBlueprintContactExamples(t *testing.T) {
@@ -209,9 +228,10 @@ func TestReplaceRemoveAndAuthorization(t *testing.T) {
 	if r := api.Do("GET", "/emergency/22", nil, api.tokens.Bearer(5, "auditor")); r.Status != http.StatusNotFound {
 		t.Errorf("auditor = %d, want 404", r.Status)
 	}
-	if r := api.Do("GET", "/emergency/22", nil, api.tokens.Bearer(5, "ops")); r.Status != http.StatusOK {
-		t.Errorf("ops = %d, want 200", r.Status)
+	if r := api.Do("GET", "/emergency/22", nil, api.tokens.Bearer(5, "ops")); r.Status != http.StatusNotFound {
+		t.Errorf("ops before identity announced the user = %d, want 404", r.Status)
 	}
+	api.announce(t, 22, "user.created", http.StatusOK)
 
 	if r := api.Do("DELETE", path(a), nil, bob); r.Status != http.StatusNoContent {
 		t.Errorf("DELETE = %d %s", r.Status, r.Body)
@@ -222,5 +242,12 @@ func TestReplaceRemoveAndAuthorization(t *testing.T) {
 	decode(t, api.Do("GET", "/emergency/22", nil, bob).Body, &list)
 	if len(list) != 1 {
 		t.Errorf("after delete: %v", list)
+	}
+
+	// Erasure: identity's user.erased makes the service delete the user's contacts.
+	api.announce(t, 22, "user.erased", http.StatusNotFound)
+	decode(t, api.Do("GET", "/emergency/22", nil, bob).Body, &list)
+	if len(list) != 0 {
+		t.Errorf("bob's contacts after erasure: %v", list)
 	}
 }

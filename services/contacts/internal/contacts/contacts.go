@@ -27,6 +27,8 @@ var (
 	ErrDuplicatePhone = errors.New("contact phone already listed for this user")
 	// ErrNotFound means no such contact, or a user the caller may not act for.
 	ErrNotFound = errors.New("contact not found")
+	// ErrUnknownUser means staff named a user that does not exist (or was erased).
+	ErrUnknownUser = errors.New("unknown user")
 )
 
 // Contact is one emergency contact of a user.

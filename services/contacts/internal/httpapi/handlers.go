@@ -117,6 +117,8 @@ func Problems(err error) *httpserver.Problem {
 	switch {
 	case errors.Is(err, contacts.ErrNotFound):
 		return httpserver.NotFound("No such contact for this user.")
+	case errors.Is(err, contacts.ErrUnknownUser):
+		return httpserver.NotFound("No user with this id.")
 	case errors.Is(err, contacts.ErrLimitReached):
 		return httpserver.Conflict(fmt.Sprintf("A user may keep at most %d emergency contacts.", contacts.MaxPerUser))
 	case errors.Is(err, contacts.ErrDuplicatePhone):

@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"amancair.dev/pkg/auth"
+	"amancair.dev/pkg/events"
 	pgpkg "amancair.dev/pkg/postgres"
 	"amancair.dev/services/contacts/internal/contacts"
 )
@@ -27,11 +29,45 @@ func Migrations() fs.FS {
 	return sub
 }
 
-// Contacts implements contacts.Repository.
-type Contacts struct{ pool *pgxpool.Pool }
+// Contacts implements contacts.Repository; changes and staff reads write their
+// events to the outbox in the same transaction.
+type Contacts struct {
+	pool   *pgxpool.Pool
+	outbox *events.Outbox
+}
 
-// NewContacts returns the repository over pool.
-func NewContacts(pool *pgxpool.Pool) *Contacts { return &Contacts{pool: pool} }
+// NewContacts returns the repository over pool, writing events to outbox.
+func NewContacts(pool *pgxpool.Pool, outbox *events.Outbox) *Contacts {
+	return &Contacts{pool: pool, outbox: outbox}
+}
+
+// Erase deletes an erased user's contacts; the user-events consumer calls it.
+func Erase(ctx context.Context, tx pgx.Tx, userID int64) error {
+	_, err := tx.Exec(ctx, `DELETE FROM emergency_contacts WHERE user_id = $1`, userID)
+	return err
+}
+
+// forOther checks, when the caller acts for someone else (staff), that identity
+// knows the user, and returns whether it is someone else.
+func forOther(ctx context.Context, tx pgx.Tx, userID int64) (bool, error) {
+	if c, ok := auth.CallerFrom(ctx); ok && c.UserID == userID {
+		return false, nil
+	}
+	known, err := events.Known(ctx, tx, userID)
+	if err != nil {
+		return true, err
+	}
+	if !known {
+		return true, contacts.ErrUnknownUser
+	}
+	return true, nil
+}
+
+func contactEvent(typ string, c contacts.Contact, fields ...string) events.Event {
+	return events.Event{Type: typ, SubjectUserID: c.UserID, Fields: fields, Refs: map[string]int64{"contact_id": c.ID}}
+}
+
+var contactFields = []string{"contact_name", "contact_phone", "relation", "is_primary"}
 
 const contactColumns = `id, user_id, contact_name, contact_phone, coalesce(relation, ''), is_primary, created_at, updated_at`
 
@@ -41,6 +77,9 @@ func (r *Contacts) Add(ctx context.Context, c contacts.Contact) (contacts.Contac
 	var added contacts.Contact
 	err := pgpkg.Tx(ctx, r.pool, pgpkg.PurposeNone, func(tx pgx.Tx) error {
 		if err := lockUser(ctx, tx, c.UserID); err != nil {
+			return err
+		}
+		if _, err := forOther(ctx, tx, c.UserID); err != nil {
 			return err
 		}
 		var n int
@@ -59,12 +98,15 @@ func (r *Contacts) Add(ctx context.Context, c contacts.Contact) (contacts.Contac
 			VALUES ($1, $2, $3, NULLIF($4, ''), $5)
 			RETURNING `+contactColumns,
 			c.UserID, c.Name, c.Phone, c.Relation, c.IsPrimary))
-		return err
+		if err != nil {
+			return err
+		}
+		return r.outbox.Append(ctx, tx, contactEvent("contact.added", added, contactFields...))
 	})
 	if constraint, ok := pgpkg.UniqueViolation(err); ok && constraint == "emergency_contacts_user_phone_key" {
 		return contacts.Contact{}, contacts.ErrDuplicatePhone
 	}
-	if errors.Is(err, contacts.ErrLimitReached) {
+	if errors.Is(err, contacts.ErrLimitReached) || errors.Is(err, contacts.ErrUnknownUser) {
 		return contacts.Contact{}, err
 	}
 	if err != nil {
@@ -77,14 +119,24 @@ func (r *Contacts) Add(ctx context.Context, c contacts.Contact) (contacts.Contac
 func (r *Contacts) List(ctx context.Context, userID int64) ([]contacts.Contact, error) {
 	var list []contacts.Contact
 	err := pgpkg.Tx(ctx, r.pool, pgpkg.PurposeNone, func(tx pgx.Tx) error {
+		other, err := forOther(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, `SELECT `+contactColumns+` FROM emergency_contacts
 			WHERE user_id = $1 ORDER BY is_primary DESC, created_at, id`, userID)
 		if err != nil {
 			return err
 		}
 		list, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (contacts.Contact, error) { return scanContact(row) })
-		return err
+		if err != nil || !other {
+			return err
+		}
+		return r.outbox.Append(ctx, tx, events.Event{Type: "contact.viewed", SubjectUserID: userID})
 	})
+	if errors.Is(err, contacts.ErrUnknownUser) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list contacts: %w", err)
 	}
@@ -101,14 +153,21 @@ func (r *Contacts) Replace(ctx context.Context, c contacts.Contact) (contacts.Co
 		if err := demotePrimary(ctx, tx, c); err != nil {
 			return err
 		}
-		var err error
+		before, err := scanContact(tx.QueryRow(ctx, `SELECT `+contactColumns+` FROM emergency_contacts
+			WHERE id = $1 AND user_id = $2`, c.ID, c.UserID))
+		if err != nil {
+			return err
+		}
 		updated, err = scanContact(tx.QueryRow(ctx, `
 			UPDATE emergency_contacts
 			SET contact_name = $3, contact_phone = $4, relation = NULLIF($5, ''), is_primary = $6, updated_at = now()
 			WHERE id = $1 AND user_id = $2
 			RETURNING `+contactColumns,
 			c.ID, c.UserID, c.Name, c.Phone, c.Relation, c.IsPrimary))
-		return err
+		if err != nil {
+			return err
+		}
+		return r.outbox.Append(ctx, tx, contactEvent("contact.updated", updated, changed(before, updated)...))
 	})
 	if constraint, ok := pgpkg.UniqueViolation(err); ok && constraint == "emergency_contacts_user_phone_key" {
 		return contacts.Contact{}, contacts.ErrDuplicatePhone
@@ -127,8 +186,13 @@ func (r *Contacts) Remove(ctx context.Context, userID, id int64) error {
 	var n int64
 	err := pgpkg.Tx(ctx, r.pool, pgpkg.PurposeNone, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM emergency_contacts WHERE id = $1 AND user_id = $2`, id, userID)
-		n = tag.RowsAffected()
-		return err
+		if err != nil {
+			return err
+		}
+		if n = tag.RowsAffected(); n == 0 {
+			return nil
+		}
+		return r.outbox.Append(ctx, tx, contactEvent("contact.removed", contacts.Contact{ID: id, UserID: userID}))
 	})
 	if err != nil {
 		return fmt.Errorf("remove contact: %w", err)
@@ -154,6 +218,24 @@ func demotePrimary(ctx context.Context, tx pgx.Tx, c contacts.Contact) error {
 	_, err := tx.Exec(ctx, `UPDATE emergency_contacts SET is_primary = false, updated_at = now()
 		WHERE user_id = $1 AND is_primary AND id <> $2`, c.UserID, c.ID)
 	return err
+}
+
+// changed names the fields that differ between before and after.
+func changed(before, after contacts.Contact) []string {
+	var fields []string
+	if before.Name != after.Name {
+		fields = append(fields, "contact_name")
+	}
+	if before.Phone != after.Phone {
+		fields = append(fields, "contact_phone")
+	}
+	if before.Relation != after.Relation {
+		fields = append(fields, "relation")
+	}
+	if before.IsPrimary != after.IsPrimary {
+		fields = append(fields, "is_primary")
+	}
+	return fields
 }
 
 func scanContact(row pgx.Row) (contacts.Contact, error) {
