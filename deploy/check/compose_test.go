@@ -306,7 +306,9 @@ func TestComposeStartOrder(t *testing.T) {
 	t.Parallel()
 	p := loadCompose(t, ".env.example")
 	oneShot := func(s types.ServiceConfig) bool { return s.Restart == "no" }
-	healthy := func(s types.ServiceConfig) bool { return s.HealthCheck != nil && !s.HealthCheck.Disable && len(s.HealthCheck.Test) > 0 }
+	healthy := func(s types.ServiceConfig) bool {
+		return s.HealthCheck != nil && !s.HealthCheck.Disable && len(s.HealthCheck.Test) > 0
+	}
 	waitedFor := map[string]bool{}
 	for name, s := range p.Services {
 		for dep, d := range s.DependsOn {
