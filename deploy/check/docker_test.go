@@ -181,9 +181,22 @@ func TestDockerfiles(t *testing.T) {
 			if goBuild == nil {
 				t.Fatal("no RUN go build")
 			}
-			for _, want := range []string{"--mount=type=cache,target=/root/go/pkg/mod", "--mount=type=cache,target=/root/.cache/go-build"} {
-				if !slices.Contains(goBuild.flags, want) {
-					t.Errorf("go build without %s", want)
+			// The cache mounts must be where go looks: GOMODCACHE and GOCACHE as set
+			// (the golang image's default module cache is /go/pkg/mod).
+			envVal := func(key string) string {
+				for _, kv := range env {
+					if v, ok := strings.CutPrefix(kv, key+"="); ok {
+						return v
+					}
+				}
+				return ""
+			}
+			for _, c := range []struct{ env, want string }{{"GOMODCACHE", "/root/go/pkg/mod"}, {"GOCACHE", "/root/.cache/go-build"}} {
+				if envVal(c.env) != c.want {
+					t.Errorf("ENV %s=%q, want %s, where the cache mount is", c.env, envVal(c.env), c.want)
+				}
+				if !slices.Contains(goBuild.flags, "--mount=type=cache,target="+c.want) {
+					t.Errorf("go build without a cache mount at %s", c.want)
 				}
 			}
 			for _, want := range []string{"-trimpath", `-ldflags "-s -w -X amancair.dev/pkg/platform.Version=${VERSION}"`, "./services/" + svc + "/cmd/" + svc} {
@@ -317,7 +330,13 @@ func TestDockerBuildReplay(t *testing.T) {
 						t.Fatal(err)
 					}
 				case "ENV":
-					env = append(env, strings.Fields(in.args)...)
+					for _, kv := range strings.Fields(in.args) {
+						// The caches are BuildKit cache mounts in the image; here the
+						// machine's own caches stand in for them.
+						if !strings.HasPrefix(kv, "GOMODCACHE=") && !strings.HasPrefix(kv, "GOCACHE=") {
+							env = append(env, kv)
+						}
+					}
 				case "ARG":
 					name, def, _ := strings.Cut(in.args, "=")
 					if name == "VERSION" {
