@@ -20,8 +20,17 @@ import (
 func skaffold(t *testing.T, args ...string) []byte {
 	t.Helper()
 	bin(t, "helm")
+	home := t.TempDir()
+	// Opt out of skaffold's usage metrics and prompts in the throwaway global config.
+	global := "global:\n  collect-metrics: false\n  survey:\n    disable-prompt: true\nkubeContexts: []\n"
+	if err := os.MkdirAll(filepath.Join(home, ".skaffold"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, ".skaffold", "config"), []byte(global), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	env := []string{
-		"HOME=" + t.TempDir(),
+		"HOME=" + home,
 		"PATH=" + repoPath(t, "bin") + string(os.PathListSeparator) + os.Getenv("PATH"),
 		"SKAFFOLD_UPDATE_CHECK=false",
 		"SKAFFOLD_INTERACTIVE=false",
