@@ -82,10 +82,29 @@ func DeleteStream(natsURL, name string) {
 	}
 }
 
-// AnnounceUser publishes identity's user.created event for userID on the test's
-// stream (as ServiceEnv configured it), as identity would, so another service's
-// projection learns of the user.
+// AnnounceUser publishes identity's event (user.created, user.erased) for userID
+// on the test's stream, as identity would, so another service's projection learns
+// of the user.
 func AnnounceUser(t testing.TB, env map[string]string, userID int64, typ string) {
+	t.Helper()
+	Publish(t, env, "identity", typ, RandomID(16), map[string]any{"subject_user_id": userID})
+}
+
+// Publish publishes a CloudEvent of typ from service with the given id and data
+// on the test's stream (as ServiceEnv configured it), as the service's relay would.
+func Publish(t testing.TB, env map[string]string, service, typ, id string, data map[string]any) {
+	t.Helper()
+	publish(t, env, service, typ, id, id, data)
+}
+
+// Republish publishes the event again under a new Nats-Msg-Id, as a relay retry
+// after JetStream's duplicate window would: only the consumer can drop it.
+func Republish(t testing.TB, env map[string]string, service, typ, id string, data map[string]any) {
+	t.Helper()
+	publish(t, env, service, typ, id, RandomID(16), data)
+}
+
+func publish(t testing.TB, env map[string]string, service, typ, id, msgID string, data map[string]any) {
 	t.Helper()
 	nc, err := nats.Connect(env["NATS_URL"])
 	if err != nil {
@@ -96,12 +115,11 @@ func AnnounceUser(t testing.TB, env map[string]string, userID int64, typ string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := RandomID(16)
-	body, _ := json.Marshal(map[string]any{"specversion": "1.0", "id": id, "source": "/amancair/identity", "type": typ,
-		"time": time.Now().UTC(), "datacontenttype": "application/json", "data": map[string]any{"subject_user_id": userID}})
+	body, _ := json.Marshal(map[string]any{"specversion": "1.0", "id": id, "source": "/amancair/" + service, "type": typ,
+		"time": time.Now().UTC(), "datacontenttype": "application/json", "data": data})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := js.Publish(ctx, env["EVENTS_PREFIX"]+".identity."+typ, body, jetstream.WithMsgID(id)); err != nil {
+	if _, err := js.Publish(ctx, env["EVENTS_PREFIX"]+"."+service+"."+typ, body, jetstream.WithMsgID(msgID)); err != nil {
 		t.Fatalf("publish %s: %v", typ, err)
 	}
 }

@@ -3,20 +3,64 @@ package app
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 
 	"github.com/gofiber/fiber/v2"
 
+	"amancair.dev/pkg/events"
 	"amancair.dev/pkg/platform"
+	"amancair.dev/services/audit/internal/audit"
 	"amancair.dev/services/audit/internal/httpapi"
+	"amancair.dev/services/audit/internal/postgres"
 )
 
-// Run runs the audit command in args (serve, migrate, version).
+// Run runs the audit command in args (serve, migrate, version, verify).
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	return platform.Run(ctx, platform.Service{
-		Name: "audit",
-		Mount: func(_ *platform.Deps, app *fiber.App) error {
-			return httpapi.Routes(app)
+		Name:       "audit",
+		Migrations: postgres.Migrations(),
+		Mapper:     httpapi.Problems,
+		Mount: func(d *platform.Deps, app *fiber.App) error {
+			return httpapi.Routes(app, audit.NewService(postgres.NewTrail(d.Pool)), d.Auth)
 		},
+		Background: []func(context.Context, *platform.Deps) error{consume},
+		Commands:   map[string]platform.Command{"verify": verify},
 	}, args, getenv, stdout)
+}
+
+// consume stores every event of every service in the trail, once.
+func consume(ctx context.Context, d *platform.Deps) error {
+	c, err := events.NewConsumer(d.NATS, d.Stream, "audit", []string{d.EventsPrefix + ".>"}, d.Logger)
+	if err != nil {
+		return err
+	}
+	trail := postgres.NewTrail(d.Pool)
+	return c.Run(ctx, func(ctx context.Context, batch []events.Message) error {
+		ces := make([]events.CloudEvent, len(batch))
+		for i, m := range batch {
+			ces[i] = m.Event
+		}
+		_, err := trail.Append(ctx, ces)
+		return err
+	})
+}
+
+// errBroken makes `audit verify` exit non-zero on a broken chain.
+var errBroken = errors.New("the audit chain is broken")
+
+// verify is `audit verify`: recompute the chain and print the result as JSON.
+func verify(ctx context.Context, d *platform.CommandDeps, _ []string, stdout io.Writer) error {
+	v, err := audit.VerifyAll(ctx, postgres.NewTrail(d.Pool))
+	if err != nil {
+		return err
+	}
+	if err := json.NewEncoder(stdout).Encode(v); err != nil {
+		return err
+	}
+	if !v.OK {
+		return errBroken
+	}
+	return nil
 }
