@@ -52,6 +52,9 @@ type Options struct {
 	// ServiceEnv adds NAME=value settings to every service (tests use it to
 	// isolate the SMS subject, say).
 	ServiceEnv []string
+	// PrivateNATS starts a nats-server of the stack's own even when one answers,
+	// so a test may stop and start it (Stack.NATS).
+	PrivateNATS bool
 }
 
 // Stack is a running system.
@@ -67,6 +70,8 @@ type Stack struct {
 	Roles       map[string][2]string // service → owner, app role
 	// EventsPrefix and EventsStream are where the services' events go.
 	EventsPrefix, EventsStream string
+	// NATS is the stack's private server (Options.PrivateNATS), else nil.
+	NATS *testenv.NATSServer
 
 	stops      []func()
 	procs      map[string]*testenv.Process
@@ -80,6 +85,9 @@ type Stack struct {
 func (s *Stack) Wait(ctx context.Context) error {
 	exited := make(chan string, len(s.procs))
 	for name, p := range s.procs {
+		if p == nil {
+			continue
+		}
 		go func() {
 			select {
 			case <-p.Exited():
@@ -207,10 +215,18 @@ func (s *Stack) startServers(ctx context.Context, opts Options) error {
 		s.stops = append(s.stops, stop)
 	}
 
-	if s.NATSURL, stop, err = testenv.NATS(ctx, envOr(opts.NATSURL, "nats://127.0.0.1:4222"), !opts.Ephemeral, s.log.tag("nats")); err != nil {
-		return err
+	if opts.PrivateNATS {
+		if s.NATS, err = testenv.StartNATSServer(ctx, s.log.tag("nats")); err != nil {
+			return err
+		}
+		s.NATSURL = s.NATS.URL
+		s.stops = append(s.stops, s.NATS.Close)
+	} else {
+		if s.NATSURL, stop, err = testenv.NATS(ctx, envOr(opts.NATSURL, "nats://127.0.0.1:4222"), !opts.Ephemeral, s.log.tag("nats")); err != nil {
+			return err
+		}
+		s.stops = append(s.stops, stop)
 	}
-	s.stops = append(s.stops, stop)
 
 	vaultAddr := envOr(opts.VaultAddr, "http://127.0.0.1:8200")
 	if opts.Ephemeral && opts.VaultAddr == "" {
@@ -274,15 +290,40 @@ func (s *Stack) startService(ctx context.Context, binDir, svc, rolePrefix, httpA
 			return fmt.Errorf("%s: %w", svc, err)
 		}
 	}
-	proc, err := testenv.StartProcess(s.log.tag(svc), bin, nil, env, binDir)
+	s.ServiceURLs[svc], s.OpsURLs[svc] = "http://"+httpAddr, "http://"+opsAddr
+	s.stops = append(s.stops, func() {
+		if p := s.procs[svc]; p != nil {
+			p.Stop()
+		}
+	})
+	return s.run(ctx, svc)
+}
+
+// run starts svc's serve process and waits until it is ready.
+func (s *Stack) run(ctx context.Context, svc string) error {
+	root, err := testenv.Root()
+	if err != nil {
+		return err
+	}
+	binDir := filepath.Join(root, "bin")
+	proc, err := testenv.StartProcess(s.log.tag(svc), filepath.Join(binDir, svc), nil, s.serviceEnv[svc], binDir)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", svc, err)
 	}
-	s.stops = append(s.stops, proc.Stop)
 	s.procs[svc] = proc
-	s.ServiceURLs[svc], s.OpsURLs[svc] = "http://"+httpAddr, "http://"+opsAddr
-	return waitHTTP(ctx, svc, "http://"+opsAddr+"/readyz", proc)
+	return waitHTTP(ctx, svc, s.OpsURLs[svc]+"/readyz", proc)
 }
+
+// Kill ends svc at once (SIGKILL), as a crash would.
+func (s *Stack) Kill(svc string) {
+	if p := s.procs[svc]; p != nil {
+		p.Kill()
+		s.procs[svc] = nil
+	}
+}
+
+// Restart starts svc again after Kill.
+func (s *Stack) Restart(ctx context.Context, svc string) error { return s.run(ctx, svc) }
 
 func (s *Stack) startGateway(ctx context.Context, root, addr string, upstreams map[string]string) error {
 	caddy, err := testenv.Bin("caddy")

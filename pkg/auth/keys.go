@@ -14,16 +14,17 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// RemoteKeys fetches the JWKS at url, caches it, refreshes it hourly and at most
-// every 10 seconds when a token names a key id it does not know (so a rotated
-// signing key is picked up at once). It does not fail when the JWKS is unreachable
+// RemoteKeys fetches the JWKS at url, caches it, refreshes it hourly and, when a
+// token names a key id it does not know, at most about once a second (so a
+// rotated signing key is picked up at once, and forged key ids cannot make it
+// hammer identity). It does not fail when the JWKS is unreachable
 // at start: tokens simply fail verification until it is.
 func RemoteKeys(ctx context.Context, url string, logger *slog.Logger) (jwt.Keyfunc, error) {
 	noErr := true
 	kf, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{url}, keyfunc.Override{
 		HTTPTimeout:               5 * time.Second,
 		RefreshInterval:           time.Hour,
-		RefreshUnknownKID:         rate.NewLimiter(rate.Every(10*time.Second), 1),
+		RefreshUnknownKID:         rate.NewLimiter(rate.Every(time.Second), 2),
 		RateLimitWaitMax:          time.Second,
 		NoErrorReturnFirstHTTPReq: &noErr,
 		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {

@@ -115,6 +115,12 @@ func (p *Process) Stop() {
 	}
 }
 
+// Kill ends the process group at once, as a crash would.
+func (p *Process) Kill() {
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
+}
+
 // StartProcess runs a server process in its own process group (killed if this
 // process dies), its output to logw, with env added to ours.
 func StartProcess(logw io.Writer, name string, args []string, env []string, dir string) (*Process, error) {
@@ -378,4 +384,55 @@ func throwawayCluster(ctx context.Context, logw io.Writer) (string, Stop, error)
 	stop := func() { _ = ctl("-m", "fast", "stop"); os.RemoveAll(dir) }
 	fmt.Fprintf(logw, "started a throwaway PostgreSQL cluster on %s\n", addr)
 	return "postgres://postgres@" + addr + "/postgres?sslmode=disable", stop, nil
+}
+
+// NATSServer is a pinned nats-server of a test's own that the test may stop and
+// start again on the same address and storage, to play an outage.
+type NATSServer struct {
+	URL  string
+	addr string
+	dir  string
+	logw io.Writer
+	proc *Process
+}
+
+// StartNATSServer starts a private nats-server with JetStream on a free port.
+func StartNATSServer(ctx context.Context, logw io.Writer) (*NATSServer, error) {
+	addr, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "amancair-nats-")
+	if err != nil {
+		return nil, err
+	}
+	s := &NATSServer{URL: "nats://" + addr, addr: addr, dir: dir, logw: logw}
+	return s, s.Start(ctx)
+}
+
+// Start (re)starts the server and waits until it answers.
+func (s *NATSServer) Start(ctx context.Context) error {
+	bin, err := Bin("nats-server")
+	if err != nil {
+		return err
+	}
+	host, port, _ := net.SplitHostPort(s.addr)
+	if s.proc, err = StartProcess(s.logw, bin, []string{"-a", host, "-p", port, "-js", "-sd", s.dir}, nil, s.dir); err != nil {
+		return err
+	}
+	return waitFor(ctx, "nats-server", func() bool { return reachable(s.addr) })
+}
+
+// Stop stops the server, keeping its storage for the next Start.
+func (s *NATSServer) Stop() {
+	if s.proc != nil {
+		s.proc.Stop()
+		s.proc = nil
+	}
+}
+
+// Close stops the server and removes its storage.
+func (s *NATSServer) Close() {
+	s.Stop()
+	os.RemoveAll(s.dir)
 }
