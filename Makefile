@@ -1,10 +1,10 @@
 # AmanCair — the two commands that matter are `make run` and `make test`.
 SHELL := /bin/bash
-MODULES := pkg services/identity services/device services/contacts services/audit devstack
+MODULES := pkg services/identity services/device services/contacts services/audit devstack deploy/check
 PKGS := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run sms test bench tools build vet fmt tidy
+.PHONY: run sms test bench deploy-check tools build vet fmt tidy
 
 ## run: bring up PostgreSQL, NATS, Vault, the four services and the gateway on :8000
 run: tools
@@ -23,6 +23,11 @@ test:
 bench: tools
 	@scripts/postgres.sh
 	go run ./devstack/cmd/bench
+
+## deploy-check: chart, compose, skaffold, Dockerfile and gateway-route checks
+deploy-check:
+	scripts/deploy-tools.sh && scripts/tools.sh caddy
+	go test -count=1 ./deploy/check/...
 
 ## tools: build the pinned nats-server, caddy and vault into bin/ (first Vault build ~6-10 min)
 tools:

@@ -8,7 +8,8 @@ cd "$root"
 
 scripts/postgres.sh
 scripts/tools.sh
-modules=(pkg services/identity services/device services/contacts services/audit devstack)
+scripts/deploy-tools.sh
+modules=(pkg services/identity services/device services/contacts services/audit devstack deploy/check)
 pkgs=()
 for m in "${modules[@]}"; do pkgs+=("./$m/..."); done
 
