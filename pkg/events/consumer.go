@@ -60,7 +60,7 @@ func (c *Consumer) consume(ctx context.Context, handle Handler) error {
 	cfg := jetstream.ConsumerConfig{
 		Durable:       c.durable,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
+		AckWait:       10 * time.Second,
 		MaxAckPending: 1000,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}
