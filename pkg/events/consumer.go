@@ -74,7 +74,7 @@ func (c *Consumer) consume(ctx context.Context, handle Handler) error {
 		return err
 	}
 	for ctx.Err() == nil {
-		batch, err := cons.Fetch(200, jetstream.FetchMaxWait(time.Second))
+		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			return err
 		}

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
@@ -44,6 +45,7 @@ func run() error {
 	rates := []int{50, 100, 200}
 	maxWorkers := flag.Uint64("max-workers", 32, "concurrent workers in the max-throughput step")
 	logPath := flag.String("log", os.DevNull, "file for the stack's logs")
+	events := flag.Int("events", 20000, "events for the relay and audit throughput run")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -99,6 +101,56 @@ func run() error {
 			b.users = b.created.Load()
 		}
 	}
+	return eventThroughput(ctx, stack, *events)
+}
+
+// eventThroughput writes n events straight into identity's outbox in one
+// transaction, then times how fast the relay publishes them to JetStream and how
+// fast the audit service stores them in its chain.
+func eventThroughput(ctx context.Context, stack *devstack.Stack, n int) error {
+	conn, err := pgx.Connect(ctx, stack.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	var base int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM audit.audit_log`).Scan(&base); err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, `
+		INSERT INTO identity.outbox (event_id, subject, event)
+		SELECT u, $1, jsonb_build_object('specversion', '1.0', 'id', u::text, 'source', '/amancair/identity',
+			'type', 'user.viewed', 'time', now(), 'datacontenttype', 'application/json',
+			'data', jsonb_build_object('subject_user_id', g, 'actor_roles', '[]'::jsonb))
+		FROM (SELECT gen_random_uuid() AS u, g FROM generate_series(1, $2::int) g) ids`,
+		stack.EventsPrefix+".identity.user.viewed", n); err != nil {
+		return err
+	}
+	start := time.Now()
+	var relayed, audited time.Duration
+	for relayed == 0 || audited == 0 {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Since(start) > 5*time.Minute {
+			return fmt.Errorf("events not through after 5 minutes")
+		}
+		var backlog, stored int
+		if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM identity.outbox WHERE sent_at IS NULL),
+			(SELECT count(*) FROM audit.audit_log)`).Scan(&backlog, &stored); err != nil {
+			return err
+		}
+		if backlog == 0 && relayed == 0 {
+			relayed = time.Since(start)
+		}
+		if stored >= base+n && audited == 0 {
+			audited = time.Since(start)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fmt.Printf("\n%d events written to identity's outbox in one transaction:\n", n)
+	fmt.Printf("  relay (outbox -> JetStream, acknowledged):      %6.0f events/s  (%v)\n", float64(n)/relayed.Seconds(), relayed.Round(time.Millisecond))
+	fmt.Printf("  audit (outbox -> JetStream -> hash chain):      %6.0f events/s  (%v)\n", float64(n)/audited.Seconds(), audited.Round(time.Millisecond))
 	return nil
 }
 

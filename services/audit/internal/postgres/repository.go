@@ -75,6 +75,7 @@ func (t *Trail) Append(ctx context.Context, batch []events.CloudEvent) (int, err
 		if err != nil && err != pgx.ErrNoRows {
 			return err
 		}
+		inserts := &pgx.Batch{}
 		for _, ce := range batch {
 			if seen[ce.ID] {
 				continue
@@ -82,17 +83,16 @@ func (t *Trail) Append(ctx context.Context, batch []events.CloudEvent) (int, err
 			seen[ce.ID] = true
 			e := audit.FromEvent(ce)
 			e.Chain(prevSeq, prevHash)
-			if _, err := tx.Exec(ctx, `INSERT INTO audit_log (seq, event_id, type, service, actor_id, actor_roles,
+			inserts.Queue(`INSERT INTO audit_log (seq, event_id, type, service, actor_id, actor_roles,
 				subject_user_id, occurred_at, trace_id, client_ip, fields, refs, attrs, prev_hash, hash)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''), NULLIF($10, ''), $11, $12, $13, $14, $15)`,
 				e.Seq, e.EventID, e.Type, e.Service, e.ActorID, e.ActorRoles, e.SubjectUserID, e.OccurredAt,
-				e.TraceID, e.ClientIP, e.Fields, e.Refs, e.Attrs, e.PrevHash, e.Hash); err != nil {
-				return err
-			}
+				e.TraceID, e.ClientIP, e.Fields, e.Refs, e.Attrs, e.PrevHash, e.Hash)
 			prevSeq, prevHash = e.Seq, e.Hash
 			added++
 		}
-		return nil
+		// One round trip for the whole batch.
+		return tx.SendBatch(ctx, inserts).Close()
 	})
 	if err != nil {
 		return 0, fmt.Errorf("append to audit trail: %w", err)
