@@ -127,11 +127,12 @@ func (v *Verifier) Required() fiber.Handler {
 		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 			return httpserver.NewProblem(fiber.StatusUnauthorized, "A bearer access token is required.")
 		}
-		caller, err := v.Verify(strings.TrimSpace(token))
+		token = strings.TrimSpace(token)
+		caller, err := v.Verify(token)
 		if err != nil {
 			return httpserver.NewProblem(fiber.StatusUnauthorized, "The access token is invalid or expired.")
 		}
-		c.SetUserContext(WithCaller(c.UserContext(), caller))
+		c.SetUserContext(context.WithValue(WithCaller(c.UserContext(), caller), tokenKey{}, token))
 		return c.Next()
 	}
 }
@@ -170,4 +171,13 @@ func WithClientIP(ctx context.Context, ip string) context.Context {
 func ClientIPFrom(ctx context.Context) string {
 	ip, _ := ctx.Value(clientIPKey{}).(string)
 	return ip
+}
+
+type tokenKey struct{}
+
+// TokenFrom returns the verified bearer token of the request in ctx, for calls a
+// service makes to another on the caller's behalf.
+func TokenFrom(ctx context.Context) string {
+	t, _ := ctx.Value(tokenKey{}).(string)
+	return t
 }

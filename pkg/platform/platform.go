@@ -50,6 +50,10 @@ type Service struct {
 	// TransitKeys are the Vault transit keys the service uses; migrate creates
 	// them if they are missing.
 	TransitKeys []transit.KeySpec
+	// PIIKey names the transit key that wraps the service's data keys; when set,
+	// migrate creates the key tables and the blind-index key, and Deps.Keyring
+	// holds the service's data keys.
+	PIIKey string
 	// Keys returns the access-token verification keys. Nil: the JWKS at
 	// IDENTITY_JWKS_URL (identity itself serves them from Vault).
 	Keys func(deps *Deps) (jwt.Keyfunc, error)
@@ -69,10 +73,12 @@ type Command func(ctx context.Context, deps *CommandDeps, args []string, stdout 
 // CommandDeps are what a subcommand gets: configuration, a logger, the pool and
 // the outbox (a command's changes are events too).
 type CommandDeps struct {
-	Env    *config.Env
-	Logger *slog.Logger
-	Pool   *pgxpool.Pool
-	Outbox *events.Outbox
+	Env     *config.Env
+	Logger  *slog.Logger
+	Pool    *pgxpool.Pool
+	Outbox  *events.Outbox
+	Transit *transit.Engine
+	Keyring *pii.Keyring // nil without Service.PIIKey
 }
 
 // Deps are the process-wide dependencies a service builds its use cases from.
@@ -93,6 +99,8 @@ type Deps struct {
 	Outbox       *events.Outbox
 	Stream       jetstream.StreamConfig
 	EventsPrefix string
+	// Keyring holds the service's per-user data keys (nil without PIIKey).
+	Keyring *pii.Keyring
 }
 
 // Run executes the command in args ("serve" when empty, "migrate", "version") and
@@ -138,8 +146,17 @@ func runCommand(ctx context.Context, svc Service, c Command, args []string, gete
 		return err
 	}
 	defer pool.Close()
-	outbox := events.NewOutbox(svc.Name, env.String("EVENTS_PREFIX", "amancair"))
-	return c(ctx, &CommandDeps{Env: env, Logger: tel.Logger, Pool: pool, Outbox: outbox}, args, stdout)
+	vc, err := pii.NewVaultClient(env.URL("VAULT_ADDR", "http://127.0.0.1:8200", "http", "https"), env.Lookup("VAULT_TOKEN"))
+	if err != nil {
+		return err
+	}
+	deps := &CommandDeps{Env: env, Logger: tel.Logger, Pool: pool,
+		Outbox:  events.NewOutbox(svc.Name, env.String("EVENTS_PREFIX", "amancair")),
+		Transit: transit.New(vc, env.String("TRANSIT_MOUNT", "transit"))}
+	if svc.PIIKey != "" {
+		deps.Keyring = pii.NewKeyring(deps.Transit, svc.PIIKey, 1000, time.Minute)
+	}
+	return c(ctx, deps, args, stdout)
 }
 
 // migrate provisions the schema and its roles and applies the migrations, connected
@@ -154,19 +171,34 @@ func migrate(ctx context.Context, svc Service, getenv func(string) string, stdou
 		return err
 	}
 	defer tel.Shutdown(context.WithoutCancel(ctx))
-	if len(svc.TransitKeys) > 0 {
-		vc, err := pii.NewVaultClient(env.URL("VAULT_ADDR", "http://127.0.0.1:8200", "http", "https"), env.Lookup("VAULT_TOKEN"))
-		if err != nil {
-			return err
-		}
-		if err := transit.New(vc, env.String("TRANSIT_MOUNT", "transit")).EnsureKeys(ctx, svc.TransitKeys...); err != nil {
-			return err
-		}
+	keys := svc.TransitKeys
+	if svc.PIIKey != "" {
+		keys = append(keys, transit.KeySpec{Name: svc.PIIKey, Type: "aes256-gcm96"})
+	}
+	vc, err := pii.NewVaultClient(env.URL("VAULT_ADDR", "http://127.0.0.1:8200", "http", "https"), env.Lookup("VAULT_TOKEN"))
+	if err != nil {
+		return err
+	}
+	engine := transit.New(vc, env.String("TRANSIT_MOUNT", "transit"))
+	if err := engine.EnsureKeys(ctx, keys...); err != nil {
+		return err
 	}
 	if err := postgres.Provision(ctx, adminURL, schema); err != nil {
 		return err
 	}
-	return postgres.Migrate(ctx, adminURL, schema, svc.Migrations, tel.Logger, append([]string{events.OutboxDDL}, svc.SharedSchema...)...)
+	shared := append([]string{events.OutboxDDL}, svc.SharedSchema...)
+	if svc.PIIKey != "" {
+		shared = append(shared, pii.KeysDDL)
+	}
+	if err := postgres.Migrate(ctx, adminURL, schema, svc.Migrations, tel.Logger, shared...); err != nil {
+		return err
+	}
+	if svc.PIIKey == "" {
+		return nil
+	}
+	return postgres.AsOwner(ctx, adminURL, schema, func(exec func(context.Context, string, ...any) error) error {
+		return pii.EnsureIndexKey(ctx, engine, svc.PIIKey, exec)
+	})
 }
 
 func serve(ctx context.Context, svc Service, getenv func(string) string, stdout io.Writer) error {
@@ -214,6 +246,10 @@ func serve(ctx context.Context, svc Service, getenv func(string) string, stdout 
 	deps := &Deps{Env: env, Logger: logger, Telemetry: tel, Pool: pool, NATS: nc, Vault: vc,
 		Transit: transit.New(vc, env.String("TRANSIT_MOUNT", "transit")), Issuer: issuer, Audience: audience,
 		Outbox: events.NewOutbox(svc.Name, eventsPrefix), Stream: stream, EventsPrefix: eventsPrefix}
+	if svc.PIIKey != "" {
+		deps.Keyring = pii.NewKeyring(deps.Transit, svc.PIIKey,
+			env.Int("DATA_KEY_CACHE_SIZE", 100_000, 1, 10_000_000), env.Duration("DATA_KEY_CACHE_TTL", 10*time.Minute))
+	}
 	keys, err := verificationKeys(ctx, svc, deps, jwksURL)
 	if err != nil {
 		return err

@@ -120,3 +120,20 @@ func migrate(ctx context.Context, db *sql.DB, fsys fs.FS, logger *slog.Logger) e
 	}
 	return nil
 }
+
+// AsOwner runs fn with statements executed as the schema's owner, through
+// adminURL, for provisioning data that belongs with the schema (a key row).
+func AsOwner(ctx context.Context, adminURL string, s Schema, fn func(exec func(context.Context, string, ...any) error) error) error {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "SET ROLE "+pgx.Identifier{s.Owner}.Sanitize()+"; SET search_path TO "+pgx.Identifier{s.Name}.Sanitize()); err != nil {
+		return err
+	}
+	return fn(func(ctx context.Context, sql string, args ...any) error {
+		_, err := conn.Exec(ctx, sql, args...)
+		return err
+	})
+}

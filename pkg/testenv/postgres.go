@@ -5,19 +5,24 @@ import (
 	"io/fs"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"amancair.dev/pkg/events"
+	"amancair.dev/pkg/pii"
 	"amancair.dev/pkg/postgres"
 	"amancair.dev/pkg/telemetry"
+	"amancair.dev/pkg/transit"
 )
 
 // MigratedPool provisions service's schema in a database of the test's own, applies
-// migrations as the schema owner, and returns a pool connected as the serving role,
-// closed when the test ends, and the database's superuser URL.
-func MigratedPool(t testing.TB, service string, migrations fs.FS, shared ...string) (*pgxpool.Pool, string) {
+// migrations as the schema owner (with the outbox, the key tables and shared),
+// creates the service's "<service>-pii" transit key and blind-index key, and
+// returns a pool connected as the serving role (closed when the test ends), the
+// database's superuser URL and the service's keyring.
+func MigratedPool(t testing.TB, service string, migrations fs.FS, shared ...string) (*pgxpool.Pool, string, *pii.Keyring) {
 	t.Helper()
 	ctx := context.Background()
 	db := Database(t)
@@ -27,15 +32,28 @@ func MigratedPool(t testing.TB, service string, migrations fs.FS, shared ...stri
 	if err := postgres.Provision(ctx, db.URL, schema); err != nil {
 		t.Fatalf("provision: %v", err)
 	}
-	if err := postgres.Migrate(ctx, db.URL, schema, migrations, tel.Logger, append([]string{events.OutboxDDL}, shared...)...); err != nil {
+	if err := postgres.Migrate(ctx, db.URL, schema, migrations, tel.Logger, append([]string{events.OutboxDDL, pii.KeysDDL}, shared...)...); err != nil {
 		t.Fatalf("migrate: %v", err)
+	}
+	vc, err := pii.NewVaultClient(env["VAULT_ADDR"], env["VAULT_TOKEN"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine := transit.New(vc, env["TRANSIT_MOUNT"])
+	if err := engine.EnsureKeys(ctx, transit.KeySpec{Name: service + "-pii", Type: "aes256-gcm96"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := postgres.AsOwner(ctx, db.URL, schema, func(exec func(context.Context, string, ...any) error) error {
+		return pii.EnsureIndexKey(ctx, engine, service+"-pii", exec)
+	}); err != nil {
+		t.Fatal(err)
 	}
 	pool, err := postgres.Open(ctx, env["DATABASE_URL"], service, tel)
 	if err != nil {
 		t.Fatalf("open pool: %v", err)
 	}
 	t.Cleanup(pool.Close)
-	return pool, db.URL
+	return pool, db.URL, pii.NewKeyring(engine, service+"-pii", 100, time.Minute)
 }
 
 // AssertHiddenWithoutCaller checks that table has row-level security enabled and

@@ -190,3 +190,54 @@ func (e *Engine) Rotate(ctx context.Context, name string) error {
 	_, err := e.client.Logical().WriteWithContext(ctx, e.mount+"/keys/"+name+"/rotate", nil)
 	return classify("rotate "+name, err)
 }
+
+// DataKey asks Vault for a new 256-bit data key under the named key and returns
+// it in the clear and wrapped ("vault:vN:…"); only the wrapped form is stored.
+func (e *Engine) DataKey(ctx context.Context, name string) (plaintext []byte, wrapped string, err error) {
+	sec, err := e.client.Logical().WriteWithContext(ctx, e.mount+"/datakey/plaintext/"+name, map[string]any{"bits": 256})
+	if err != nil {
+		return nil, "", classify("data key from "+name, err)
+	}
+	wrapped, _ = sec.Data["ciphertext"].(string)
+	p, _ := sec.Data["plaintext"].(string)
+	if plaintext, err = base64.StdEncoding.DecodeString(p); err != nil || len(plaintext) != 32 || wrapped == "" {
+		return nil, "", errors.New("vault: malformed data key")
+	}
+	return plaintext, wrapped, nil
+}
+
+// Unwrap decrypts a wrapped data key.
+func (e *Engine) Unwrap(ctx context.Context, name, wrapped string) ([]byte, error) {
+	sec, err := e.client.Logical().WriteWithContext(ctx, e.mount+"/decrypt/"+name, map[string]any{"ciphertext": wrapped})
+	if err != nil {
+		return nil, classify("unwrap with "+name, err)
+	}
+	p, _ := sec.Data["plaintext"].(string)
+	return base64.StdEncoding.DecodeString(p)
+}
+
+// Rewrap re-encrypts wrapped keys under the named key's latest version inside
+// Vault, so no plaintext key ever leaves it. The result is in input order.
+func (e *Engine) Rewrap(ctx context.Context, name string, wrapped []string) ([]string, error) {
+	batch := make([]map[string]any, len(wrapped))
+	for i, w := range wrapped {
+		batch[i] = map[string]any{"ciphertext": w}
+	}
+	sec, err := e.client.Logical().WriteWithContext(ctx, e.mount+"/rewrap/"+name, map[string]any{"batch_input": batch})
+	if err != nil {
+		return nil, classify("rewrap with "+name, err)
+	}
+	results, _ := sec.Data["batch_results"].([]any)
+	if len(results) != len(wrapped) {
+		return nil, fmt.Errorf("vault: rewrap returned %d results for %d keys", len(results), len(wrapped))
+	}
+	out := make([]string, len(results))
+	for i, r := range results {
+		m, _ := r.(map[string]any)
+		if msg, _ := m["error"].(string); msg != "" {
+			return nil, fmt.Errorf("vault: rewrap item %d: %s", i, msg)
+		}
+		out[i], _ = m["ciphertext"].(string)
+	}
+	return out, nil
+}

@@ -20,7 +20,7 @@ import (
 // followUsers keeps the projection of identity's users and deletes an erased
 // user's contacts.
 func followUsers(ctx context.Context, d *platform.Deps) error {
-	u, err := events.NewUserEvents("contacts", d.Pool, d.NATS, d.Stream, d.EventsPrefix, systemTx, postgres.Erase, d.Logger)
+	u, err := events.NewUserEvents("contacts", d.Pool, d.NATS, d.Stream, d.EventsPrefix, systemTx, postgres.Eraser(d.Keyring), d.Logger)
 	if err != nil {
 		return err
 	}
@@ -35,11 +35,12 @@ func systemTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) er
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	return platform.Run(ctx, platform.Service{
 		Name:         "contacts",
+		PIIKey:       "contacts-pii",
 		Migrations:   postgres.Migrations(),
 		Mapper:       httpapi.Problems,
 		SharedSchema: []string{events.KnownUsersDDL},
 		Mount: func(d *platform.Deps, app *fiber.App) error {
-			return httpapi.Routes(app, contacts.NewService(postgres.NewContacts(d.Pool, d.Outbox)), d.Auth)
+			return httpapi.Routes(app, contacts.NewService(postgres.NewContacts(d.Pool, d.Outbox, d.Keyring)), d.Auth)
 		},
 		Background: []func(context.Context, *platform.Deps) error{followUsers},
 	}, args, getenv, stdout)

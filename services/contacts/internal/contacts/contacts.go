@@ -162,3 +162,11 @@ func (s *Service) Remove(ctx context.Context, userID, id int64) error {
 	}
 	return s.repo.Remove(ctx, userID, id)
 }
+
+// Export returns all of the caller's own contacts, for a data export.
+func (s *Service) Export(ctx context.Context, userID int64) ([]Contact, error) {
+	if caller, _ := auth.CallerFrom(ctx); caller.UserID != userID {
+		return nil, ErrNotFound
+	}
+	return s.repo.List(ctx, userID)
+}

@@ -128,3 +128,19 @@ func Problems(err error) *httpserver.Problem {
 	}
 	return nil
 }
+
+func (h *handler) export(c *fiber.Ctx) error {
+	userID, err := httpserver.PathID(c, "user_id")
+	if err != nil {
+		return err
+	}
+	list, err := h.contacts.Export(c.UserContext(), userID)
+	if err != nil {
+		return err
+	}
+	out := make([]contactResponse, 0, len(list))
+	for _, ct := range list {
+		out = append(out, toResponse(ct))
+	}
+	return httpserver.JSON(c, http.StatusOK, fiber.Map{"emergency_contacts": out})
+}

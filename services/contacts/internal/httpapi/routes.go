@@ -28,5 +28,7 @@ func Routes(app fiber.Router, svc *contacts.Service, verifier *auth.Verifier) er
 	app.Get("/emergency/:user_id", bearer, h.list)
 	app.Put("/emergency/:user_id/:contact_id", bearer, h.replace)
 	app.Delete("/emergency/:user_id/:contact_id", bearer, h.remove)
+	// For identity's data export only; the gateway does not route /internal.
+	app.Get("/internal/export/:user_id", bearer, h.export)
 	return nil
 }

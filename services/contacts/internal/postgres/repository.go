@@ -13,7 +13,9 @@ import (
 
 	"amancair.dev/pkg/auth"
 	"amancair.dev/pkg/events"
+	"amancair.dev/pkg/pii"
 	pgpkg "amancair.dev/pkg/postgres"
+	"amancair.dev/pkg/transit"
 	"amancair.dev/services/contacts/internal/contacts"
 )
 
@@ -34,17 +36,40 @@ func Migrations() fs.FS {
 type Contacts struct {
 	pool   *pgxpool.Pool
 	outbox *events.Outbox
+	keys   *pii.Keyring
 }
 
-// NewContacts returns the repository over pool, writing events to outbox.
-func NewContacts(pool *pgxpool.Pool, outbox *events.Outbox) *Contacts {
-	return &Contacts{pool: pool, outbox: outbox}
+// NewContacts returns the repository over pool, encrypting with keys and writing
+// events to outbox.
+func NewContacts(pool *pgxpool.Pool, outbox *events.Outbox, keys *pii.Keyring) *Contacts {
+	return &Contacts{pool: pool, outbox: outbox, keys: keys}
 }
 
-// Erase deletes an erased user's contacts; the user-events consumer calls it.
-func Erase(ctx context.Context, tx pgx.Tx, userID int64) error {
-	_, err := tx.Exec(ctx, `DELETE FROM emergency_contacts WHERE user_id = $1`, userID)
-	return err
+// Eraser returns what the user-events consumer runs when a user is erased: the
+// user's data key is destroyed and the contacts deleted.
+func Eraser(keys *pii.Keyring) func(ctx context.Context, tx pgx.Tx, userID int64) error {
+	return func(ctx context.Context, tx pgx.Tx, userID int64) error {
+		if err := keys.Destroy(ctx, tx, userID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM emergency_contacts WHERE user_id = $1`, userID)
+		return err
+	}
+}
+
+const phoneIndex = "emergency_contacts.contact_phone"
+
+// userKey returns userID's data key, creating it on the user's first contact.
+func (r *Contacts) userKey(ctx context.Context, tx pgx.Tx, userID int64) (*pii.Cipher, error) {
+	c, err := r.keys.Cipher(ctx, tx, userID)
+	if !errors.Is(err, pii.ErrNoKey) {
+		return c, err
+	}
+	n, err := r.keys.Generate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.keys.Store(ctx, tx, userID, n)
 }
 
 // forOther checks, when the caller acts for someone else (staff), that identity
@@ -69,7 +94,7 @@ func contactEvent(typ string, c contacts.Contact, fields ...string) events.Event
 
 var contactFields = []string{"contact_name", "contact_phone", "relation", "is_primary"}
 
-const contactColumns = `id, user_id, contact_name, contact_phone, coalesce(relation, ''), is_primary, created_at, updated_at`
+const contactColumns = `id, user_id, contact_name_enc, contact_phone_enc, coalesce(relation, ''), is_primary, created_at, updated_at`
 
 // Add inserts c under a per-user transaction lock, so the limit and the single
 // primary hold under concurrent requests.
@@ -92,12 +117,24 @@ func (r *Contacts) Add(ctx context.Context, c contacts.Contact) (contacts.Contac
 		if err := demotePrimary(ctx, tx, c); err != nil {
 			return err
 		}
-		var err error
+		ix, err := r.keys.Index(ctx, tx)
+		if err != nil {
+			return err
+		}
+		key, err := r.userKey(ctx, tx, c.UserID)
+		if err != nil {
+			return err
+		}
+		var id int64
+		if err := tx.QueryRow(ctx, `SELECT nextval(pg_get_serial_sequence('emergency_contacts', 'id'))`).Scan(&id); err != nil {
+			return err
+		}
 		added, err = scanContact(tx.QueryRow(ctx, `
-			INSERT INTO emergency_contacts (user_id, contact_name, contact_phone, relation, is_primary)
-			VALUES ($1, $2, $3, NULLIF($4, ''), $5)
+			INSERT INTO emergency_contacts (id, user_id, contact_name_enc, contact_phone_enc, contact_phone_bidx, relation, is_primary)
+			VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), $7)
 			RETURNING `+contactColumns,
-			c.UserID, c.Name, c.Phone, c.Relation, c.IsPrimary))
+			id, c.UserID, key.Seal(c.Name, "emergency_contacts", "contact_name", id), key.Seal(c.Phone, "emergency_contacts", "contact_phone", id),
+			ix.Of(phoneIndex, c.Phone), c.Relation, c.IsPrimary), key)
 		if err != nil {
 			return err
 		}
@@ -106,7 +143,7 @@ func (r *Contacts) Add(ctx context.Context, c contacts.Contact) (contacts.Contac
 	if constraint, ok := pgpkg.UniqueViolation(err); ok && constraint == "emergency_contacts_user_phone_key" {
 		return contacts.Contact{}, contacts.ErrDuplicatePhone
 	}
-	if errors.Is(err, contacts.ErrLimitReached) || errors.Is(err, contacts.ErrUnknownUser) {
+	if errors.Is(err, contacts.ErrLimitReached) || errors.Is(err, contacts.ErrUnknownUser) || transit.IsUnavailable(err) {
 		return contacts.Contact{}, err
 	}
 	if err != nil {
@@ -128,13 +165,32 @@ func (r *Contacts) List(ctx context.Context, userID int64) ([]contacts.Contact, 
 		if err != nil {
 			return err
 		}
-		list, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (contacts.Contact, error) { return scanContact(row) })
-		if err != nil || !other {
+		raws, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (rawContact, error) {
+			var rc rawContact
+			return rc, rc.scan(row)
+		})
+		if err != nil {
 			return err
+		}
+		if len(raws) > 0 {
+			key, err := r.keys.Cipher(ctx, tx, userID)
+			if err != nil {
+				return err
+			}
+			for _, rc := range raws {
+				c, err := rc.decrypt(key)
+				if err != nil {
+					return err
+				}
+				list = append(list, c)
+			}
+		}
+		if !other {
+			return nil
 		}
 		return r.outbox.Append(ctx, tx, events.Event{Type: "contact.viewed", SubjectUserID: userID})
 	})
-	if errors.Is(err, contacts.ErrUnknownUser) {
+	if errors.Is(err, contacts.ErrUnknownUser) || transit.IsUnavailable(err) {
 		return nil, err
 	}
 	if err != nil {
@@ -153,17 +209,31 @@ func (r *Contacts) Replace(ctx context.Context, c contacts.Contact) (contacts.Co
 		if err := demotePrimary(ctx, tx, c); err != nil {
 			return err
 		}
-		before, err := scanContact(tx.QueryRow(ctx, `SELECT `+contactColumns+` FROM emergency_contacts
-			WHERE id = $1 AND user_id = $2`, c.ID, c.UserID))
+		var raw rawContact
+		if err := raw.scan(tx.QueryRow(ctx, `SELECT `+contactColumns+` FROM emergency_contacts
+			WHERE id = $1 AND user_id = $2`, c.ID, c.UserID)); err != nil {
+			return err
+		}
+		ix, err := r.keys.Index(ctx, tx)
+		if err != nil {
+			return err
+		}
+		key, err := r.keys.Cipher(ctx, tx, c.UserID)
+		if err != nil {
+			return err
+		}
+		before, err := raw.decrypt(key)
 		if err != nil {
 			return err
 		}
 		updated, err = scanContact(tx.QueryRow(ctx, `
 			UPDATE emergency_contacts
-			SET contact_name = $3, contact_phone = $4, relation = NULLIF($5, ''), is_primary = $6, updated_at = now()
+			SET contact_name_enc = $3, contact_phone_enc = $4, contact_phone_bidx = $5, relation = NULLIF($6, ''),
+				is_primary = $7, updated_at = now()
 			WHERE id = $1 AND user_id = $2
 			RETURNING `+contactColumns,
-			c.ID, c.UserID, c.Name, c.Phone, c.Relation, c.IsPrimary))
+			c.ID, c.UserID, key.Seal(c.Name, "emergency_contacts", "contact_name", c.ID), key.Seal(c.Phone, "emergency_contacts", "contact_phone", c.ID),
+			ix.Of(phoneIndex, c.Phone), c.Relation, c.IsPrimary), key)
 		if err != nil {
 			return err
 		}
@@ -174,6 +244,9 @@ func (r *Contacts) Replace(ctx context.Context, c contacts.Contact) (contacts.Co
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return contacts.Contact{}, contacts.ErrNotFound
+	}
+	if transit.IsUnavailable(err) {
+		return contacts.Contact{}, err
 	}
 	if err != nil {
 		return contacts.Contact{}, fmt.Errorf("replace contact: %w", err)
@@ -238,8 +311,32 @@ func changed(before, after contacts.Contact) []string {
 	return fields
 }
 
-func scanContact(row pgx.Row) (contacts.Contact, error) {
-	var c contacts.Contact
-	err := row.Scan(&c.ID, &c.UserID, &c.Name, &c.Phone, &c.Relation, &c.IsPrimary, &c.CreatedAt, &c.UpdatedAt)
-	return c, err
+// rawContact is a row as stored: name and phone still encrypted.
+type rawContact struct {
+	c           contacts.Contact
+	name, phone []byte
+}
+
+func (r *rawContact) scan(row pgx.Row) error {
+	return row.Scan(&r.c.ID, &r.c.UserID, &r.name, &r.phone, &r.c.Relation, &r.c.IsPrimary, &r.c.CreatedAt, &r.c.UpdatedAt)
+}
+
+func (r rawContact) decrypt(key *pii.Cipher) (contacts.Contact, error) {
+	c := r.c
+	var err error
+	if c.Name, err = key.Open(r.name, "emergency_contacts", "contact_name", c.ID); err != nil {
+		return contacts.Contact{}, err
+	}
+	if c.Phone, err = key.Open(r.phone, "emergency_contacts", "contact_phone", c.ID); err != nil {
+		return contacts.Contact{}, err
+	}
+	return c, nil
+}
+
+func scanContact(row pgx.Row, key *pii.Cipher) (contacts.Contact, error) {
+	var r rawContact
+	if err := r.scan(row); err != nil {
+		return contacts.Contact{}, err
+	}
+	return r.decrypt(key)
 }

@@ -17,8 +17,8 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 func TestContactsRepository(t *testing.T) {
 	t.Parallel()
-	pool, adminURL := testenv.MigratedPool(t, "contacts", postgres.Migrations(), events.KnownUsersDDL)
-	repo := postgres.NewContacts(pool, events.NewOutbox("contacts", "test"))
+	pool, adminURL, keys := testenv.MigratedPool(t, "contacts", postgres.Migrations(), events.KnownUsersDDL)
+	repo := postgres.NewContacts(pool, events.NewOutbox("contacts", "test"), keys)
 	as := func(id int64, roles ...string) context.Context {
 		return auth.WithCaller(context.Background(), auth.Caller{UserID: id, Roles: append(roles, auth.RoleCustomer)})
 	}

@@ -59,7 +59,7 @@ func TestRegisterDevice(t *testing.T) {
 	user1 := api.tokens.Bearer(1)
 	first := api.JSON("POST", "/devices/", body, user1)
 	if first.Status != http.StatusCreated {
-		t.Fatalf("POST /devices/ = %d %s", first.Status, first.Body)
+		t.Fatalf("POST /devices/ = %d %s\n%s", first.Status, first.Body, api.svc.Logs.String())
 	}
 	d := first.JSON(t)
 	for k, want := range map[string]any{"imei": "35**********809", "android_id": "97***********49c",

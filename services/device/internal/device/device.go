@@ -77,3 +77,11 @@ func (s *Service) List(ctx context.Context, userID int64) ([]Device, error) {
 	}
 	return s.repo.List(ctx, userID)
 }
+
+// Export returns all of the caller's own devices, for a data export.
+func (s *Service) Export(ctx context.Context, userID int64) ([]Device, error) {
+	if caller, _ := auth.CallerFrom(ctx); caller.UserID != userID {
+		return nil, ErrForbidden
+	}
+	return s.repo.List(ctx, userID)
+}

@@ -119,3 +119,32 @@ func Problems(err error) *httpserver.Problem {
 	}
 	return nil
 }
+
+// exportDevice is a device unmasked, for its owner's data export.
+type exportDevice struct {
+	ID            int64     `json:"id"`
+	IMEI          string    `json:"imei,omitempty"`
+	AndroidID     string    `json:"android_id,omitempty"`
+	AdvertisingID string    `json:"advertising_id,omitempty"`
+	SIMSerial     string    `json:"sim_serial,omitempty"`
+	DeviceModel   string    `json:"device_model,omitempty"`
+	OSVersion     string    `json:"os_version,omitempty"`
+	RegisteredAt  time.Time `json:"registered_at"`
+}
+
+func (h *handler) export(c *fiber.Ctx) error {
+	userID, err := httpserver.PathID(c, "user_id")
+	if err != nil {
+		return err
+	}
+	list, err := h.devices.Export(c.UserContext(), userID)
+	if err != nil {
+		return err
+	}
+	out := make([]exportDevice, 0, len(list))
+	for _, d := range list {
+		out = append(out, exportDevice{ID: d.ID, IMEI: d.IMEI, AndroidID: d.AndroidID, AdvertisingID: d.AdvertisingID,
+			SIMSerial: d.SIMSerial, DeviceModel: d.Model, OSVersion: d.OSVersion, RegisteredAt: d.RegisteredAt.UTC()})
+	}
+	return httpserver.JSON(c, http.StatusOK, fiber.Map{"devices": out})
+}

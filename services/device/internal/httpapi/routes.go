@@ -26,5 +26,7 @@ func Routes(app fiber.Router, devices *device.Service, verifier *auth.Verifier) 
 	bearer := verifier.Required()
 	app.Post("/devices", bearer, h.register)
 	app.Get("/devices", bearer, h.list)
+	// For identity's data export only; the gateway does not route /internal.
+	app.Get("/internal/export/:user_id", bearer, h.export)
 	return nil
 }

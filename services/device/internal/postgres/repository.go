@@ -8,13 +8,16 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"amancair.dev/pkg/auth"
 	"amancair.dev/pkg/events"
+	"amancair.dev/pkg/pii"
 	pgpkg "amancair.dev/pkg/postgres"
+	"amancair.dev/pkg/transit"
 	"amancair.dev/services/device/internal/device"
 )
 
@@ -30,16 +33,19 @@ func Migrations() fs.FS {
 	return sub
 }
 
-// Devices implements device.Repository; changes and staff reads write their
-// events to the outbox in the same transaction.
+// Devices implements device.Repository. Identifiers are stored encrypted under
+// the user's data key and found through blind indexes; changes and staff reads
+// write their events to the outbox in the same transaction.
 type Devices struct {
 	pool   *pgxpool.Pool
 	outbox *events.Outbox
+	keys   *pii.Keyring
 }
 
-// NewDevices returns the repository over pool, writing events to outbox.
-func NewDevices(pool *pgxpool.Pool, outbox *events.Outbox) *Devices {
-	return &Devices{pool: pool, outbox: outbox}
+// NewDevices returns the repository over pool, encrypting with keys and writing
+// events to outbox.
+func NewDevices(pool *pgxpool.Pool, outbox *events.Outbox, keys *pii.Keyring) *Devices {
+	return &Devices{pool: pool, outbox: outbox, keys: keys}
 }
 
 // forOther checks, when the caller acts for someone else (staff), that identity
@@ -58,14 +64,40 @@ func forOther(ctx context.Context, tx pgx.Tx, userID int64) (bool, error) {
 	return true, nil
 }
 
-// Erase deletes an erased user's devices; the user-events consumer calls it.
-func Erase(ctx context.Context, tx pgx.Tx, userID int64) error {
-	_, err := tx.Exec(ctx, `DELETE FROM devices WHERE user_id = $1`, userID)
-	return err
+// Eraser returns what the user-events consumer runs when a user is erased: the
+// user's data key is destroyed and the devices deleted.
+func Eraser(keys *pii.Keyring) func(ctx context.Context, tx pgx.Tx, userID int64) error {
+	return func(ctx context.Context, tx pgx.Tx, userID int64) error {
+		if err := keys.Destroy(ctx, tx, userID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM devices WHERE user_id = $1`, userID)
+		return err
+	}
 }
 
-const deviceColumns = `id, user_id, coalesce(imei, ''), coalesce(android_id, ''), coalesce(advertising_id, ''),
-	coalesce(sim_serial, ''), coalesce(device_model, ''), coalesce(os_version, ''), registered_at`
+const deviceColumns = `id, user_id, imei_enc, android_id_enc, advertising_id_enc, sim_serial_enc,
+	coalesce(device_model, ''), coalesce(os_version, ''), registered_at`
+
+// Blind-index purposes.
+const (
+	imeiIndex          = "devices.imei"
+	androidIDIndex     = "devices.android_id"
+	advertisingIDIndex = "devices.advertising_id"
+)
+
+// userKey returns userID's data key, creating it on the user's first device.
+func (d *Devices) userKey(ctx context.Context, tx pgx.Tx, userID int64) (*pii.Cipher, error) {
+	c, err := d.keys.Cipher(ctx, tx, userID)
+	if !errors.Is(err, pii.ErrNoKey) {
+		return c, err
+	}
+	n, err := d.keys.Generate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return d.keys.Store(ctx, tx, userID, n)
+}
 
 // Register inserts the device, or returns the user's existing device with one of
 // its identifiers. A per-user transaction lock makes concurrent registrations of
@@ -82,9 +114,18 @@ func (d *Devices) Register(ctx context.Context, r device.Registration) (device.D
 		if _, err := forOther(ctx, tx, r.UserID); err != nil {
 			return err
 		}
+		ix, err := d.keys.Index(ctx, tx)
+		if err != nil {
+			return err
+		}
+		c, err := d.userKey(ctx, tx, r.UserID)
+		if err != nil {
+			return err
+		}
+		imei, androidID, adID := ix.Of(imeiIndex, r.IMEI), ix.Of(androidIDIndex, r.AndroidID), ix.Of(advertisingIDIndex, r.AdvertisingID)
 		existing, err := scanDevice(tx.QueryRow(ctx, `SELECT `+deviceColumns+` FROM devices
-			WHERE user_id = $1 AND (imei = $2 OR android_id = $3 OR advertising_id = $4)
-			ORDER BY id LIMIT 1`, r.UserID, r.IMEI, r.AndroidID, r.AdvertisingID))
+			WHERE user_id = $1 AND (imei_bidx = $2 OR android_id_bidx = $3 OR advertising_id_bidx = $4)
+			ORDER BY id LIMIT 1`, r.UserID, imei, androidID, adID), c)
 		if err == nil {
 			dev = existing
 			return nil
@@ -92,11 +133,18 @@ func (d *Devices) Register(ctx context.Context, r device.Registration) (device.D
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
+		var id int64
+		if err := tx.QueryRow(ctx, `SELECT nextval(pg_get_serial_sequence('devices', 'id'))`).Scan(&id); err != nil {
+			return err
+		}
 		dev, err = scanDevice(tx.QueryRow(ctx, `
-			INSERT INTO devices (user_id, imei, android_id, advertising_id, sim_serial, device_model, os_version)
-			VALUES ($1, NULLIF($2, ''), NULLIF($3, ''), NULLIF($4, ''), NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''))
+			INSERT INTO devices (id, user_id, imei_enc, android_id_enc, advertising_id_enc, sim_serial_enc, device_model, os_version,
+				imei_bidx, android_id_bidx, advertising_id_bidx)
+			VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), NULLIF($8, ''), $9, $10, $11)
 			RETURNING `+deviceColumns,
-			r.UserID, r.IMEI, r.AndroidID, r.AdvertisingID, r.SIMSerial, r.Model, r.OSVersion))
+			id, r.UserID, c.Seal(r.IMEI, "devices", "imei", id), c.Seal(r.AndroidID, "devices", "android_id", id),
+			c.Seal(r.AdvertisingID, "devices", "advertising_id", id), c.Seal(r.SIMSerial, "devices", "sim_serial", id),
+			r.Model, r.OSVersion, imei, androidID, adID), c)
 		if err != nil {
 			return err
 		}
@@ -107,11 +155,8 @@ func (d *Devices) Register(ctx context.Context, r device.Registration) (device.D
 	if constraint, ok := pgpkg.UniqueViolation(err); ok && constraint == "devices_imei_key" {
 		return device.Device{}, false, device.ErrIMEITaken
 	}
-	if errors.Is(err, device.ErrUnknownUser) {
-		return device.Device{}, false, err
-	}
 	if err != nil {
-		return device.Device{}, false, fmt.Errorf("register device: %w", err)
+		return device.Device{}, false, passDomain(err, "register device")
 	}
 	return dev, created, nil
 }
@@ -128,19 +173,41 @@ func (d *Devices) List(ctx context.Context, userID int64) ([]device.Device, erro
 		if err != nil {
 			return err
 		}
-		list, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (device.Device, error) { return scanDevice(row) })
-		if err != nil || !other {
+		raws, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (rawDevice, error) {
+			var r rawDevice
+			return r, r.scan(row)
+		})
+		if err != nil || len(raws) == 0 {
 			return err
+		}
+		c, err := d.keys.Cipher(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		for _, r := range raws {
+			dev, err := r.decrypt(c)
+			if err != nil {
+				return err
+			}
+			list = append(list, dev)
+		}
+		if !other {
+			return nil
 		}
 		return d.outbox.Append(ctx, tx, events.Event{Type: "device.viewed", SubjectUserID: userID})
 	})
-	if errors.Is(err, device.ErrUnknownUser) {
-		return nil, err
-	}
 	if err != nil {
-		return nil, fmt.Errorf("list devices: %w", err)
+		return nil, passDomain(err, "list devices")
 	}
 	return list, nil
+}
+
+// passDomain returns domain and Vault errors as they are, wrapping the rest.
+func passDomain(err error, op string) error {
+	if errors.Is(err, device.ErrUnknownUser) || transit.IsUnavailable(err) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 // deviceFields names the identifiers and details a new device has.
@@ -156,8 +223,38 @@ func deviceFields(d device.Device) []string {
 	return fields
 }
 
-func scanDevice(row pgx.Row) (device.Device, error) {
-	var d device.Device
-	err := row.Scan(&d.ID, &d.UserID, &d.IMEI, &d.AndroidID, &d.AdvertisingID, &d.SIMSerial, &d.Model, &d.OSVersion, &d.RegisteredAt)
-	return d, err
+// rawDevice is a devices row as stored: identifiers still encrypted.
+type rawDevice struct {
+	id, userID                       int64
+	imei, androidID, adID, simSerial []byte
+	model, osVersion                 string
+	registeredAt                     time.Time
+}
+
+func (r *rawDevice) scan(row pgx.Row) error {
+	return row.Scan(&r.id, &r.userID, &r.imei, &r.androidID, &r.adID, &r.simSerial, &r.model, &r.osVersion, &r.registeredAt)
+}
+
+func (r rawDevice) decrypt(c *pii.Cipher) (device.Device, error) {
+	d := device.Device{ID: r.id, UserID: r.userID, Model: r.model, OSVersion: r.osVersion, RegisteredAt: r.registeredAt}
+	for _, f := range []struct {
+		ct     []byte
+		column string
+		dst    *string
+	}{{r.imei, "imei", &d.IMEI}, {r.androidID, "android_id", &d.AndroidID}, {r.adID, "advertising_id", &d.AdvertisingID}, {r.simSerial, "sim_serial", &d.SIMSerial}} {
+		v, err := c.Open(f.ct, "devices", f.column, r.id)
+		if err != nil {
+			return device.Device{}, fmt.Errorf("devices.%s of %d: %w", f.column, r.id, err)
+		}
+		*f.dst = v
+	}
+	return d, nil
+}
+
+func scanDevice(row pgx.Row, c *pii.Cipher) (device.Device, error) {
+	var r rawDevice
+	if err := r.scan(row); err != nil {
+		return device.Device{}, err
+	}
+	return r.decrypt(c)
 }

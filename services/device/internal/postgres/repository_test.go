@@ -17,8 +17,8 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 func TestDevicesRepository(t *testing.T) {
 	t.Parallel()
-	pool, adminURL := testenv.MigratedPool(t, "device", postgres.Migrations(), events.KnownUsersDDL)
-	repo := postgres.NewDevices(pool, events.NewOutbox("device", "test"))
+	pool, adminURL, keys := testenv.MigratedPool(t, "device", postgres.Migrations(), events.KnownUsersDDL)
+	repo := postgres.NewDevices(pool, events.NewOutbox("device", "test"), keys)
 	as := func(id int64, roles ...string) context.Context {
 		return auth.WithCaller(context.Background(), auth.Caller{UserID: id, Roles: append(roles, auth.RoleCustomer)})
 	}

@@ -18,6 +18,7 @@ import (
 	"amancair.dev/pkg/platform"
 	"amancair.dev/services/identity/internal/httpapi"
 	"amancair.dev/services/identity/internal/identity"
+	"amancair.dev/services/identity/internal/peers"
 	"amancair.dev/services/identity/internal/postgres"
 	"amancair.dev/services/identity/internal/sms"
 	"amancair.dev/services/identity/internal/vault"
@@ -31,6 +32,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Migrations:  postgres.Migrations(),
 		Mapper:      httpapi.Problems,
 		TransitKeys: vault.Keys,
+		PIIKey:      "identity-pii",
 		Keys: func(d *platform.Deps) (jwt.Keyfunc, error) {
 			signer = vault.NewSigner(d.Transit)
 			return signer.Keyfunc, nil
@@ -39,11 +41,15 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			policy := identity.DefaultLoginPolicy()
 			policy.Issuer, policy.Audience = d.Issuer, d.Audience
 			policy.CodeTTL = d.Env.Duration("OTP_TTL", policy.CodeTTL)
-			logins := postgres.NewLogins(d.Pool, d.Outbox)
+			logins := postgres.NewLogins(d.Pool, d.Outbox, d.Keyring)
 			login := identity.NewLogin(logins, vault.NewHasher(d.Transit), signer,
 				sms.NewPublisher(d.NATS, d.Env.String("SMS_SUBJECT", sms.Subject), d.Telemetry.Propagator),
 				logins, policy, time.Now)
-			users := identity.NewService(postgres.NewUsers(d.Pool, d.Outbox), time.Now)
+			others := peers.New(map[string]string{
+				"device":   d.Env.URL("DEVICE_URL", "http://127.0.0.1:8082", "http", "https"),
+				"contacts": d.Env.URL("CONTACTS_URL", "http://127.0.0.1:8083", "http", "https"),
+			}, d.Telemetry.TracerProvider, d.Telemetry.Propagator)
+			users := identity.NewService(postgres.NewUsers(d.Pool, d.Outbox, d.Keyring), others, time.Now)
 			return httpapi.Routes(app, users, login, signer, d.Auth)
 		},
 		Commands: map[string]platform.Command{"grant-role": grantRole},
@@ -66,13 +72,13 @@ func grantRole(ctx context.Context, d *platform.CommandDeps, args []string, stdo
 	if !slices.Contains(identity.Roles, *role) {
 		return fmt.Errorf("--role must be one of %s", strings.Join(identity.Roles, ", "))
 	}
-	user, err := postgres.NewUsers(d.Pool, d.Outbox).GrantRole(ctx, p, *role)
+	id, roles, err := postgres.NewUsers(d.Pool, d.Outbox, d.Keyring).GrantRole(ctx, p, *role)
 	if errors.Is(err, identity.ErrNotFound) {
 		return errors.New("no user has this phone")
 	}
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "user %d now has roles %s\n", user.ID, strings.Join(user.Roles, ", "))
+	_, err = fmt.Fprintf(stdout, "user %d now has roles %s\n", id, strings.Join(roles, ", "))
 	return err
 }

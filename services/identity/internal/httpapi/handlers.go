@@ -118,3 +118,44 @@ func (h *userHandler) update(c *fiber.Ctx) error {
 	}
 	return httpserver.JSON(c, http.StatusOK, toResponse(user))
 }
+
+func (h *userHandler) erase(c *fiber.Ctx) error {
+	id, err := httpserver.PathID(c, "user_id")
+	if err != nil {
+		return err
+	}
+	if err := h.users.Erase(c.UserContext(), id); err != nil {
+		return err
+	}
+	return c.SendStatus(http.StatusNoContent)
+}
+
+// exportResponse is one person's data from every service, decrypted.
+type exportResponse struct {
+	ExportedAt time.Time      `json:"exported_at"`
+	User       exportUser     `json:"user"`
+	Services   map[string]any `json:"services"`
+}
+
+// exportUser is the user unmasked: the export is for its owner.
+type exportUser struct {
+	userResponse
+	NationalID *string `json:"national_id"`
+}
+
+func (h *userHandler) export(c *fiber.Ctx) error {
+	id, err := httpserver.PathID(c, "user_id")
+	if err != nil {
+		return err
+	}
+	ex, err := h.users.Export(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	u := exportUser{userResponse: toResponse(ex.User)}
+	if ex.User.NationalID != "" {
+		u.NationalID = &ex.User.NationalID
+	}
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="amancair-export.json"`)
+	return httpserver.JSON(c, http.StatusOK, exportResponse{ExportedAt: time.Now().UTC(), User: u, Services: ex.Services})
+}

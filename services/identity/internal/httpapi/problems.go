@@ -7,6 +7,7 @@ import (
 	"amancair.dev/pkg/httpserver"
 	"amancair.dev/pkg/validation"
 	"amancair.dev/services/identity/internal/identity"
+	"amancair.dev/services/identity/internal/peers"
 )
 
 // Problems maps identity's sentinel errors to the problems clients see.
@@ -27,6 +28,10 @@ func Problems(err error) *httpserver.Problem {
 		return httpserver.NewProblem(http.StatusUnauthorized, "The code is wrong, expired or used up; request a new one.")
 	case errors.Is(err, identity.ErrInvalidRefresh), errors.Is(err, identity.ErrRefreshReused):
 		return httpserver.NewProblem(http.StatusUnauthorized, "The refresh token is invalid; log in again.")
+	case errors.Is(err, peers.ErrUnavailable):
+		p := httpserver.NewProblem(http.StatusServiceUnavailable, "A service holding your data is unavailable; try again shortly.")
+		p.RetryAfter = 5
+		return p
 	case errors.As(err, &limited):
 		p := httpserver.NewProblem(http.StatusTooManyRequests, "Too many attempts; try again later.")
 		p.RetryAfter = max(1, int(limited.RetryAfter.Seconds()))

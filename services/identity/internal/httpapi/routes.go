@@ -36,6 +36,8 @@ func Routes(app fiber.Router, users *identity.Service, login *identity.Login, ke
 	app.Get("/users/me", bearer, u.me)
 	app.Get("/users/:user_id", bearer, u.get)
 	app.Patch("/users/:user_id", bearer, u.update)
+	app.Delete("/users/:user_id", bearer, u.erase)
+	app.Get("/users/:user_id/export", bearer, u.export)
 
 	app.Post("/auth/otp", a.requestCode)
 	app.Post("/auth/token", a.token)

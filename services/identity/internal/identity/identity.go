@@ -56,17 +56,65 @@ type Repository interface {
 	// Update loads user id, applies change and stores the result in one
 	// transaction; ErrNotFound, or a conflict error like Create's.
 	Update(ctx context.Context, id int64, change func(User) (User, error)) (User, error)
+	// Erase destroys user id's data key and login, keeping only the fact; or
+	// ErrNotFound.
+	Erase(ctx context.Context, id int64) error
+	// Exported records that the user's data was exported.
+	Exported(ctx context.Context, id int64) error
+}
+
+// Peers hand over what the other services hold about a user, for an export.
+type Peers interface {
+	Export(ctx context.Context, userID int64) (map[string]any, error)
+}
+
+// Export is everything the platform holds about one person.
+type Export struct {
+	User     User
+	Services map[string]any
 }
 
 // Service holds the user use cases.
 type Service struct {
-	repo Repository
-	now  func() time.Time
+	repo  Repository
+	peers Peers
+	now   func() time.Time
 }
 
-// NewService returns the use cases over repo; now is the clock validation uses.
-func NewService(repo Repository, now func() time.Time) *Service {
-	return &Service{repo: repo, now: now}
+// NewService returns the use cases over repo and peers; now is the clock
+// validation uses.
+func NewService(repo Repository, peers Peers, now func() time.Time) *Service {
+	return &Service{repo: repo, peers: peers, now: now}
+}
+
+// Erase is the right to be forgotten: the owner or an admin erases user id.
+func (s *Service) Erase(ctx context.Context, id int64) error {
+	caller, _ := auth.CallerFrom(ctx)
+	if caller.UserID != id && !caller.Has(auth.RoleAdmin) {
+		return ErrNotFound
+	}
+	return s.repo.Erase(ctx, id)
+}
+
+// Export gathers everything the platform holds about user id, decrypted, for
+// its owner.
+func (s *Service) Export(ctx context.Context, id int64) (Export, error) {
+	caller, _ := auth.CallerFrom(ctx)
+	if caller.UserID != id {
+		return Export{}, ErrNotFound
+	}
+	u, err := s.repo.Get(ctx, id)
+	if err != nil {
+		return Export{}, err
+	}
+	others, err := s.peers.Export(ctx, id)
+	if err != nil {
+		return Export{}, err
+	}
+	if err := s.repo.Exported(ctx, id); err != nil {
+		return Export{}, err
+	}
+	return Export{User: u, Services: others}, nil
 }
 
 // Register validates in and creates the user. Anyone may register.

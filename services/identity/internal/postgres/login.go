@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"amancair.dev/pkg/events"
+	"amancair.dev/pkg/pii"
 	pgpkg "amancair.dev/pkg/postgres"
 	"amancair.dev/services/identity/internal/identity"
 )
@@ -21,11 +22,13 @@ import (
 type Logins struct {
 	pool   *pgxpool.Pool
 	outbox *events.Outbox
+	keys   *pii.Keyring
 }
 
-// NewLogins returns the repository over pool, writing events to outbox.
-func NewLogins(pool *pgxpool.Pool, outbox *events.Outbox) *Logins {
-	return &Logins{pool: pool, outbox: outbox}
+// NewLogins returns the repository over pool, finding phones through keys' blind
+// index and writing events to outbox.
+func NewLogins(pool *pgxpool.Pool, outbox *events.Outbox, keys *pii.Keyring) *Logins {
+	return &Logins{pool: pool, outbox: outbox, keys: keys}
 }
 
 // Record writes an event on its own, for outcomes that change no row (a code
@@ -38,13 +41,17 @@ func (l *Logins) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 	return pgpkg.Tx(ctx, l.pool, pgpkg.PurposeLogin, fn)
 }
 
-// UserByPhone returns the user with phone.
+// UserByPhone returns the id and roles of the user with phone; login needs
+// nothing else, so nothing is decrypted.
 func (l *Logins) UserByPhone(ctx context.Context, phone string) (identity.User, error) {
 	var user identity.User
 	err := l.tx(ctx, func(tx pgx.Tx) error {
-		var err error
-		user, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE phone = $1`, phone))
-		return err
+		ix, err := l.keys.Index(ctx, tx)
+		if err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT id, roles FROM users WHERE phone_bidx = $1 AND erased_at IS NULL`,
+			ix.Of(phoneIndex, phone)).Scan(&user.ID, &user.Roles)
 	})
 	if err != nil {
 		return identity.User{}, translate(err, "find user by phone")
@@ -116,15 +123,14 @@ func (l *Logins) ConsumeCode(ctx context.Context, userID int64, candidate string
 	return used, nil
 }
 
-// LoggedIn marks the phone verified.
+// LoggedIn marks the phone verified and returns the user's id and roles.
 func (l *Logins) LoggedIn(ctx context.Context, userID int64) (identity.User, error) {
 	var user identity.User
 	err := l.tx(ctx, func(tx pgx.Tx) error {
-		var err error
-		user, err = scanUser(tx.QueryRow(ctx, `
+		err := tx.QueryRow(ctx, `
 			UPDATE users SET phone_verified = true,
 			    updated_at = CASE WHEN phone_verified THEN updated_at ELSE now() END
-			WHERE id = $1 RETURNING `+userColumns, userID))
+			WHERE id = $1 AND erased_at IS NULL RETURNING id, roles`, userID).Scan(&user.ID, &user.Roles)
 		if err != nil {
 			return err
 		}

@@ -20,8 +20,8 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 func TestUsersRepository(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, _ := testenv.MigratedPool(t, "identity", postgres.Migrations())
-	repo := postgres.NewUsers(pool, events.NewOutbox("identity", "test"))
+	pool, _, keys := testenv.MigratedPool(t, "identity", postgres.Migrations())
+	repo := postgres.NewUsers(pool, events.NewOutbox("identity", "test"), keys)
 
 	dob := time.Date(1990, 5, 12, 0, 0, 0, 0, time.UTC)
 	reg := identity.Registration{Name: "Siti", Phone: "+628111222333", Email: "siti@example.com",
@@ -66,7 +66,7 @@ func TestUsersRepository(t *testing.T) {
 // The serving role owns nothing: it can use the tables but not change the schema.
 func TestServingRoleCannotChangeSchema(t *testing.T) {
 	t.Parallel()
-	pool, _ := testenv.MigratedPool(t, "identity", postgres.Migrations())
+	pool, _, _ := testenv.MigratedPool(t, "identity", postgres.Migrations())
 	ctx := context.Background()
 	for _, stmt := range []string{
 		`CREATE TABLE identity.intruder (id int)`,
@@ -92,8 +92,8 @@ func TestServingRoleCannotChangeSchema(t *testing.T) {
 func TestRowLevelSecurity(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, _ := testenv.MigratedPool(t, "identity", postgres.Migrations())
-	repo := postgres.NewUsers(pool, events.NewOutbox("identity", "test"))
+	pool, _, keys := testenv.MigratedPool(t, "identity", postgres.Migrations())
+	repo := postgres.NewUsers(pool, events.NewOutbox("identity", "test"), keys)
 	a, err := repo.Create(ctx, identity.Registration{Name: "A", Phone: "+628121111111", Email: "a@example.com"})
 	if err != nil {
 		t.Fatal(err)
