@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -198,13 +199,23 @@ func (u *Users) Erase(ctx context.Context, id int64) error {
 		if err := u.keys.Destroy(ctx, tx, id); err != nil {
 			return err
 		}
+		if _, err := tx.Exec(ctx, `UPDATE users SET erased_at = now(), phone_bidx = NULL, email_bidx = NULL,
+			national_id_bidx = NULL, gender = NULL, roles = '{}', phone_verified = false, updated_at = now()
+			WHERE id = $1`, id); err != nil {
+			return err
+		}
+		// Codes and refresh tokens are visible only to the login purpose; the
+		// rest of this transaction acts as login to remove them.
 		for _, stmt := range []string{
-			`UPDATE users SET erased_at = now(), phone_bidx = NULL, email_bidx = NULL, national_id_bidx = NULL,
-				gender = NULL, roles = '{}', phone_verified = false, updated_at = now() WHERE id = $1`,
+			`SELECT set_config('app.purpose', 'login', true)`,
 			`DELETE FROM otp_codes WHERE user_id = $1`,
 			`DELETE FROM refresh_tokens WHERE user_id = $1`,
 		} {
-			if _, err := tx.Exec(ctx, stmt, id); err != nil {
+			args := []any{id}
+			if !strings.Contains(stmt, "$1") {
+				args = nil
+			}
+			if _, err := tx.Exec(ctx, stmt, args...); err != nil {
 				return err
 			}
 		}
