@@ -140,6 +140,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	upstreams := map[string]string{}
 	s.extraEnv = opts.ServiceEnv
+	addrs := map[string][2]string{}
 	for i, svc := range Services {
 		httpAddr, opsAddr := fmt.Sprintf("127.0.0.1:%d", 8081+i), fmt.Sprintf("127.0.0.1:%d", 9091+i)
 		if opts.Ephemeral {
@@ -150,10 +151,14 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 				return nil, err
 			}
 		}
-		if err := s.startService(ctx, binDir, svc, rolePrefix, httpAddr, opsAddr); err != nil {
+		addrs[svc] = [2]string{httpAddr, opsAddr}
+		s.ServiceURLs[svc], s.OpsURLs[svc] = "http://"+httpAddr, "http://"+opsAddr
+		upstreams[strings.ToUpper(svc)+"_UPSTREAM"] = httpAddr
+	}
+	for _, svc := range Services {
+		if err := s.startService(ctx, binDir, svc, rolePrefix, addrs[svc][0], addrs[svc][1]); err != nil {
 			return nil, err
 		}
-		upstreams[strings.ToUpper(svc)+"_UPSTREAM"] = httpAddr
 	}
 
 	gateway := opts.GatewayAddr
@@ -273,9 +278,10 @@ func (s *Stack) startService(ctx context.Context, binDir, svc, rolePrefix, httpA
 		"EVENTS_PREFIX=" + s.EventsPrefix,
 		"EVENTS_STREAM=" + s.EventsStream,
 	}
-	if identity, ok := s.ServiceURLs["identity"]; ok {
-		env = append(env, "IDENTITY_JWKS_URL="+identity+"/.well-known/jwks.json")
-	}
+	env = append(env,
+		"IDENTITY_JWKS_URL="+s.ServiceURLs["identity"]+"/.well-known/jwks.json",
+		"DEVICE_URL="+s.ServiceURLs["device"],
+		"CONTACTS_URL="+s.ServiceURLs["contacts"])
 	env = append(env, s.extraEnv...)
 	s.serviceEnv[svc] = env
 	bin := filepath.Join(binDir, svc)
@@ -290,7 +296,6 @@ func (s *Stack) startService(ctx context.Context, binDir, svc, rolePrefix, httpA
 			return fmt.Errorf("%s: %w", svc, err)
 		}
 	}
-	s.ServiceURLs[svc], s.OpsURLs[svc] = "http://"+httpAddr, "http://"+opsAddr
 	s.stops = append(s.stops, func() {
 		if p := s.procs[svc]; p != nil {
 			p.Stop()

@@ -89,13 +89,36 @@ func bearer(tokens map[string]any) string {
 	return "Authorization: Bearer " + tokens["access_token"].(string)
 }
 
+// TestSystem runs the end-to-end suite in three steps: the blueprint's flow on the
+// fresh stack (so Budi is user 1), then everything else in parallel, then — once
+// every test has written its personal data — the search of the whole database
+// dump and every log line for any of it in plain text.
+func TestSystem(t *testing.T) {
+	t.Run("BlueprintFlow", testBlueprintFlow)
+	t.Run("API", func(t *testing.T) {
+		for name, test := range map[string]func(*testing.T){
+			"GatewayExposesOnlyTheAPI":   testGatewayExposesOnlyTheAPI,
+			"GatewayRequestIDAndTrace":   testGatewayRequestIDAndTrace,
+			"DocsThroughGateway":         testDocsThroughGateway,
+			"NoPathToAnotherPersonsData": testNoPathToAnotherPersonsData,
+			"ForgedTokensAreRefused":     testForgedTokensAreRefused,
+			"SigningKeyRotation":         testSigningKeyRotation,
+			"BlueprintCallsAreAudited":   testBlueprintCallsAreAudited,
+			"ExportAndErasure":           testExportAndErasure,
+		} {
+			t.Run(name, test)
+		}
+	})
+	t.Run("NoPlaintextAtRestOrInLogs", testNoPlaintextAtRestOrInLogs)
+}
+
 // The blueprint's flow on a fresh stack: register, log in with the code from the
-// SMS subject, then the blueprint's calls with the bearer token. It is the one
-// sequential test, so it runs before every parallel one and Budi is user 1.
-func TestBlueprintFlow(t *testing.T) {
+// SMS subject, then the blueprint's calls with the bearer token.
+func testBlueprintFlow(t *testing.T) {
 	sms := testenv.Subscribe(t, stack.NATSURL, smsSubject)
 	api := testenv.NewClient(t, stack.GatewayURL, nil)
 
+	remember("Budi", "+628123456789", "8123456789", "budi@example.com", "Siti", "+628111222333", "356938035643809", "9774d56d682e549c")
 	status, body := curl(t, blueprintCurls[0])
 	if status != http.StatusCreated {
 		t.Fatalf("register = %d %s", status, body)
@@ -141,7 +164,7 @@ func TestBlueprintFlow(t *testing.T) {
 
 // The gateway exposes the API's prefixes and nothing else: no metrics, health,
 // readiness or debug endpoints of the services, however the path is spelled.
-func TestGatewayExposesOnlyTheAPI(t *testing.T) {
+func testGatewayExposesOnlyTheAPI(t *testing.T) {
 	t.Parallel()
 	api := testenv.NewClient(t, stack.GatewayURL, nil)
 	for _, path := range []string{
@@ -175,7 +198,7 @@ func TestGatewayExposesOnlyTheAPI(t *testing.T) {
 
 // Every request through the gateway gets its own request id, and a trace that the
 // gateway started continues in the service.
-func TestGatewayRequestIDAndTrace(t *testing.T) {
+func testGatewayRequestIDAndTrace(t *testing.T) {
 	t.Parallel()
 	api := testenv.NewClient(t, stack.GatewayURL, nil)
 	a := api.Do("GET", "/users/openapi.json", nil, "X-Request-Id: client-chosen")
@@ -202,7 +225,7 @@ func TestGatewayRequestIDAndTrace(t *testing.T) {
 }
 
 // Every service's OpenAPI document and docs page are reachable through the gateway.
-func TestDocsThroughGateway(t *testing.T) {
+func testDocsThroughGateway(t *testing.T) {
 	t.Parallel()
 	api := testenv.NewClient(t, stack.GatewayURL, nil)
 	for _, prefix := range []string{"/users", "/devices", "/emergency", "/audit"} {
