@@ -4,3 +4,8 @@
 path "transit/+/audit-*" {
   capabilities = ["create", "read", "update"]
 }
+
+# Data keys: transit/datakey/plaintext/audit-pii has one more path segment.
+path "transit/datakey/+/audit-*" {
+  capabilities = ["update"]
+}

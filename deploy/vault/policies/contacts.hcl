@@ -4,3 +4,8 @@
 path "transit/+/contacts-*" {
   capabilities = ["create", "read", "update"]
 }
+
+# Data keys: transit/datakey/plaintext/contacts-pii has one more path segment.
+path "transit/datakey/+/contacts-*" {
+  capabilities = ["update"]
+}

@@ -4,3 +4,8 @@
 path "transit/+/device-*" {
   capabilities = ["create", "read", "update"]
 }
+
+# Data keys: transit/datakey/plaintext/device-pii has one more path segment.
+path "transit/datakey/+/device-*" {
+  capabilities = ["update"]
+}

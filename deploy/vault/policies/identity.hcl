@@ -4,3 +4,8 @@
 path "transit/+/identity-*" {
   capabilities = ["create", "read", "update"]
 }
+
+# Data keys: transit/datakey/plaintext/identity-pii has one more path segment.
+path "transit/datakey/+/identity-*" {
+  capabilities = ["update"]
+}

@@ -103,6 +103,8 @@ by reference from the service's database.existingSecret.
       key: {{ $db.appPasswordKey }}
       optional: true
 {{- end }}
+{{/* migrate also creates the service's transit keys and blind-index key. */}}
+{{ include "amancair.vaultEnv" . }}
 {{- else }}
 - name: HTTP_ADDR
   value: ":8080"
@@ -117,6 +119,31 @@ by reference from the service's database.existingSecret.
       key: {{ $db.urlKey }}
 - name: NATS_URL
   value: {{ $v.nats.url | quote }}
+{{ include "amancair.vaultEnv" . }}
+- name: IDENTITY_JWKS_URL
+  value: {{ printf "http://%s:8080/.well-known/jwks.json" (include "amancair.name" (dict "root" .root "name" "identity")) | quote }}
+- name: JWT_ISSUER
+  value: {{ $v.jwt.issuer | quote }}
+- name: JWT_AUDIENCE
+  value: {{ $v.jwt.audience | quote }}
+{{- if eq .name "identity" }}
+{{- /* identity gathers a user's data export from these two. */}}
+- name: DEVICE_URL
+  value: {{ printf "http://%s:8080" (include "amancair.name" (dict "root" .root "name" "device")) | quote }}
+- name: CONTACTS_URL
+  value: {{ printf "http://%s:8080" (include "amancair.name" (dict "root" .root "name" "contacts")) | quote }}
+{{- end }}
+{{- range $k, $val := .svc.env }}
+- name: {{ $k }}
+  value: {{ $val | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+
+{{/* amancair.vaultEnv: how a service (and its migrate job) reaches Vault. */}}
+{{- define "amancair.vaultEnv" -}}
+{{- $v := .root.Values -}}
 - name: VAULT_ADDR
   value: {{ $v.vault.addr | quote }}
 - name: VAULT_AUTH_METHOD
@@ -134,16 +161,5 @@ by reference from the service's database.existingSecret.
       key: {{ $v.vault.auth.tokenSecret.key }}
 {{- else }}
 {{- fail (printf "vault.auth.method must be kubernetes or token, not %q" $v.vault.auth.method) }}
-{{- end }}
-- name: IDENTITY_JWKS_URL
-  value: {{ printf "http://%s:8080/.well-known/jwks.json" (include "amancair.name" (dict "root" .root "name" "identity")) | quote }}
-- name: JWT_ISSUER
-  value: {{ $v.jwt.issuer | quote }}
-- name: JWT_AUDIENCE
-  value: {{ $v.jwt.audience | quote }}
-{{- range $k, $val := .svc.env }}
-- name: {{ $k }}
-  value: {{ $val | quote }}
-{{- end }}
 {{- end }}
 {{- end -}}
