@@ -122,6 +122,9 @@ func Run(ctx context.Context, svc Service, args []string, getenv func(string) st
 		_, err := fmt.Fprintf(stdout, "%s %s\n", svc.Name, Version)
 		return err
 	}
+	if cmd == "rewrap" && svc.PIIKey != "" {
+		return runCommand(ctx, svc, rewrap, args[1:], getenv, stdout)
+	}
 	if c, ok := svc.Commands[cmd]; ok {
 		return runCommand(ctx, svc, c, args[1:], getenv, stdout)
 	}
@@ -146,8 +149,11 @@ func runCommand(ctx context.Context, svc Service, c Command, args []string, gete
 		return err
 	}
 	defer pool.Close()
-	vc, err := pii.NewVaultClient(env.URL("VAULT_ADDR", "http://127.0.0.1:8200", "http", "https"), env.Lookup("VAULT_TOKEN"))
+	vc, _, err := vaultClient(ctx, env, tel.Logger, true)
 	if err != nil {
+		return err
+	}
+	if err := env.Err(); err != nil {
 		return err
 	}
 	deps := &CommandDeps{Env: env, Logger: tel.Logger, Pool: pool,
@@ -175,13 +181,21 @@ func migrate(ctx context.Context, svc Service, getenv func(string) string, stdou
 	if svc.PIIKey != "" {
 		keys = append(keys, transit.KeySpec{Name: svc.PIIKey, Type: "aes256-gcm96"})
 	}
-	vc, err := pii.NewVaultClient(env.URL("VAULT_ADDR", "http://127.0.0.1:8200", "http", "https"), env.Lookup("VAULT_TOKEN"))
-	if err != nil {
+	var engine *transit.Engine
+	if len(keys) > 0 {
+		vc, _, err := vaultClient(ctx, env, tel.Logger, true)
+		if err != nil {
+			return err
+		}
+		engine = transit.New(vc, env.String("TRANSIT_MOUNT", "transit"))
+	}
+	if err := env.Err(); err != nil {
 		return err
 	}
-	engine := transit.New(vc, env.String("TRANSIT_MOUNT", "transit"))
-	if err := engine.EnsureKeys(ctx, keys...); err != nil {
-		return err
+	if engine != nil {
+		if err := engine.EnsureKeys(ctx, keys...); err != nil {
+			return err
+		}
 	}
 	if err := postgres.Provision(ctx, adminURL, schema); err != nil {
 		return err
@@ -208,8 +222,6 @@ func serve(ctx context.Context, svc Service, getenv func(string) string, stdout 
 	dbURL := env.URL("DATABASE_URL", "", "postgres", "postgresql")
 	env.Required("DATABASE_URL")
 	natsURL := env.URL("NATS_URL", "nats://127.0.0.1:4222", "nats", "tls")
-	vaultAddr := env.URL("VAULT_ADDR", "http://127.0.0.1:8200", "http", "https")
-	vaultToken := env.Lookup("VAULT_TOKEN")
 	grace := env.Duration("SHUTDOWN_GRACE", 20*time.Second)
 	issuer := env.String("JWT_ISSUER", "amancair-identity")
 	audience := env.String("JWT_AUDIENCE", "amancair-api")
@@ -238,9 +250,13 @@ func serve(ctx context.Context, svc Service, getenv func(string) string, stdout 
 		return err
 	}
 	defer nc.Close()
-	vc, err := pii.NewVaultClient(vaultAddr, vaultToken)
+	vc, vaultAuth, err := vaultClient(ctx, env, logger, false)
 	if err != nil {
 		return err
+	}
+	vaultReady := pii.Ready(vc)
+	if vaultAuth != nil {
+		vaultReady = func(ctx context.Context) error { return errors.Join(pii.Ready(vc)(ctx), vaultAuth.Ready(ctx)) }
 	}
 
 	deps := &Deps{Env: env, Logger: logger, Telemetry: tel, Pool: pool, NATS: nc, Vault: vc,
@@ -264,7 +280,7 @@ func serve(ctx context.Context, svc Service, getenv func(string) string, stdout 
 		Checks: map[string]httpserver.Check{
 			"postgres": pool.Ping,
 			"nats":     events.Ready(nc),
-			"vault":    pii.Ready(vc),
+			"vault":    vaultReady,
 		},
 	})
 	srv.App.Use(func(c *fiber.Ctx) error {
@@ -286,6 +302,9 @@ func serve(ctx context.Context, svc Service, getenv func(string) string, stdout 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(gctx, httpAddr, opsAddr, grace) })
 	g.Go(func() error { return relay.Run(gctx) })
+	if vaultAuth != nil {
+		g.Go(func() error { return vaultAuth.Run(gctx) })
+	}
 	for _, bg := range svc.Background {
 		g.Go(func() error { return bg(gctx, deps) })
 	}
@@ -297,9 +316,52 @@ func serve(ctx context.Context, svc Service, getenv func(string) string, stdout 
 	return err
 }
 
+// vaultClient connects to VAULT_ADDR and authenticates: with VAULT_TOKEN, or —
+// with VAULT_AUTH_METHOD=kubernetes — as the pod's service account under the role
+// VAULT_K8S_ROLE at VAULT_K8S_MOUNT. The returned auth, when not nil, must Run to
+// keep the login alive; login waits for its first success when wait is set.
+func vaultClient(ctx context.Context, env *config.Env, logger *slog.Logger, wait bool) (*vault.Client, *pii.KubernetesAuth, error) {
+	addr := env.URL("VAULT_ADDR", "http://127.0.0.1:8200", "http", "https")
+	method := env.OneOf("VAULT_AUTH_METHOD", "token", "token", "kubernetes")
+	var role, mount string
+	if method == "kubernetes" {
+		role, mount = env.Required("VAULT_K8S_ROLE"), env.String("VAULT_K8S_MOUNT", "kubernetes")
+	}
+	vc, err := pii.NewVaultClient(addr, env.Lookup("VAULT_TOKEN"))
+	if err != nil || method != "kubernetes" {
+		return vc, nil, err
+	}
+	ka := &pii.KubernetesAuth{Client: vc, Role: role, Mount: mount, Logger: logger}
+	if wait {
+		lctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		go func() { _ = ka.Run(lctx) }()
+		for ka.Ready(lctx) != nil {
+			select {
+			case <-lctx.Done():
+				return nil, nil, errors.New("vault: kubernetes login did not succeed within a minute")
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return vc, ka, nil
+}
+
 func verificationKeys(ctx context.Context, svc Service, deps *Deps, jwksURL string) (jwt.Keyfunc, error) {
 	if svc.Keys != nil {
 		return svc.Keys(deps)
 	}
 	return auth.RemoteKeys(ctx, jwksURL, deps.Logger)
+}
+
+// rewrap is `<service> rewrap`: re-wrap every stored key under the newest
+// version of the service's transit key (see docs/key-rotation.md).
+func rewrap(ctx context.Context, d *CommandDeps, _ []string, stdout io.Writer) error {
+	res, err := pii.Rewrap(ctx, d.Pool, d.Transit, d.Keyring.KeyName(), 200)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "rewrapped %d data keys and %d index keys; all keys are wrapped under version %d of %s\n",
+		res.DataKeys, res.IndexKeys, res.Version, d.Keyring.KeyName())
+	return err
 }
