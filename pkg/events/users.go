@@ -9,6 +9,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"amancair.dev/pkg/auth"
 )
 
 // KnownUsersDDL is the projection of identity's users that device and contacts
@@ -72,6 +74,17 @@ func (u *UserEvents) Run(ctx context.Context) error {
 			return nil
 		})
 	})
+}
+
+// ActingFor reports whether the caller in ctx acts for someone other than
+// userID (staff), and if so whether identity knows that user: staff may act only
+// for users that exist and are not erased. For the caller itself known is true.
+func ActingFor(ctx context.Context, tx pgx.Tx, userID int64) (other, known bool, err error) {
+	if c, ok := auth.CallerFrom(ctx); ok && c.UserID == userID {
+		return false, true, nil
+	}
+	known, err = Known(ctx, tx, userID)
+	return true, known, err
 }
 
 // Known reports whether userID exists and is not erased, as far as the

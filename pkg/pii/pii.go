@@ -128,6 +128,33 @@ func (k *Keyring) Cipher(ctx context.Context, tx pgx.Tx, userID int64) (*Cipher,
 	return c, nil
 }
 
+// CipherOrCreate returns userID's data key, creating it (in Vault, then stored
+// in tx) when the user has none yet, as on a user's first device or contact.
+func (k *Keyring) CipherOrCreate(ctx context.Context, tx pgx.Tx, userID int64) (*Cipher, error) {
+	c, err := k.Cipher(ctx, tx, userID)
+	if !errors.Is(err, ErrNoKey) {
+		return c, err
+	}
+	n, err := k.Generate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return k.Store(ctx, tx, userID, n)
+}
+
+// EraseRows returns what a service runs in tx when a user is erased: the user's
+// data key is destroyed, then the user's rows in table are deleted.
+func (k *Keyring) EraseRows(table string) func(ctx context.Context, tx pgx.Tx, userID int64) error {
+	del := "DELETE FROM " + pgx.Identifier{table}.Sanitize() + " WHERE user_id = $1"
+	return func(ctx context.Context, tx pgx.Tx, userID int64) error {
+		if err := k.Destroy(ctx, tx, userID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, del, userID)
+		return err
+	}
+}
+
 // Destroy deletes userID's data key in tx and forgets it: everything encrypted
 // under it is unreadable from then on (crypto-shredding).
 func (k *Keyring) Destroy(ctx context.Context, tx pgx.Tx, userID int64) error {

@@ -19,6 +19,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/golang-jwt/jwt/v5"
 	vault "github.com/hashicorp/vault/api"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -101,6 +102,8 @@ type Deps struct {
 	EventsPrefix string
 	// Keyring holds the service's per-user data keys (nil without PIIKey).
 	Keyring *pii.Keyring
+	// Service is the service's name.
+	Service string
 }
 
 // Run executes the command in args ("serve" when empty, "migrate", "version") and
@@ -261,7 +264,7 @@ func serve(ctx context.Context, svc Service, getenv func(string) string, stdout 
 
 	deps := &Deps{Env: env, Logger: logger, Telemetry: tel, Pool: pool, NATS: nc, Vault: vc,
 		Transit: transit.New(vc, env.String("TRANSIT_MOUNT", "transit")), Issuer: issuer, Audience: audience,
-		Outbox: events.NewOutbox(svc.Name, eventsPrefix), Stream: stream, EventsPrefix: eventsPrefix}
+		Outbox: events.NewOutbox(svc.Name, eventsPrefix), Stream: stream, EventsPrefix: eventsPrefix, Service: svc.Name}
 	if svc.PIIKey != "" {
 		deps.Keyring = pii.NewKeyring(deps.Transit, svc.PIIKey,
 			env.Int("DATA_KEY_CACHE_SIZE", 100_000, 1, 10_000_000), env.Duration("DATA_KEY_CACHE_TTL", 10*time.Minute))
@@ -364,4 +367,21 @@ func rewrap(ctx context.Context, d *CommandDeps, _ []string, stdout io.Writer) e
 	_, err = fmt.Fprintf(stdout, "rewrapped %d data keys and %d index keys; all keys are wrapped under version %d of %s\n",
 		res.DataKeys, res.IndexKeys, res.Version, d.Keyring.KeyName())
 	return err
+}
+
+// FollowUsers is the Background task of a service that keeps per-user rows in
+// table: it maintains the known_users projection from identity's events and, when
+// a user is erased, destroys the user's data key and rows in one transaction.
+func FollowUsers(table string) func(context.Context, *Deps) error {
+	return func(ctx context.Context, d *Deps) error {
+		erase := d.Keyring.EraseRows(table)
+		system := func(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+			return postgres.Tx(ctx, pool, postgres.PurposeSystem, fn)
+		}
+		u, err := events.NewUserEvents(d.Service, d.Pool, d.NATS, d.Stream, d.EventsPrefix, system, erase, d.Logger)
+		if err != nil {
+			return err
+		}
+		return u.Run(ctx)
+	}
 }

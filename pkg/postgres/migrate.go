@@ -137,3 +137,13 @@ func AsOwner(ctx context.Context, adminURL string, s Schema, fn func(exec func(c
 		return err
 	})
 }
+
+// MigrationFiles returns the "migrations" directory of an embedded tree, as
+// goose expects it: each service embeds migrations/*.sql and passes it here.
+func MigrationFiles(embedded fs.FS) fs.FS {
+	sub, err := fs.Sub(embedded, "migrations")
+	if err != nil {
+		panic(err) // fs.Sub fails only for an invalid path, and this one is fixed
+	}
+	return sub
+}

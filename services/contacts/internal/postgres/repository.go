@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"amancair.dev/pkg/auth"
 	"amancair.dev/pkg/events"
 	"amancair.dev/pkg/pii"
 	pgpkg "amancair.dev/pkg/postgres"
@@ -22,14 +21,8 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migrations returns the migration files at their root, as goose expects.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // the directory is embedded at compile time
-	}
-	return sub
-}
+// Migrations returns the schema's goose migrations.
+func Migrations() fs.FS { return pgpkg.MigrationFiles(migrations) }
 
 // Contacts implements contacts.Repository; changes and staff reads write their
 // events to the outbox in the same transaction.
@@ -45,48 +38,7 @@ func NewContacts(pool *pgxpool.Pool, outbox *events.Outbox, keys *pii.Keyring) *
 	return &Contacts{pool: pool, outbox: outbox, keys: keys}
 }
 
-// Eraser returns what the user-events consumer runs when a user is erased: the
-// user's data key is destroyed and the contacts deleted.
-func Eraser(keys *pii.Keyring) func(ctx context.Context, tx pgx.Tx, userID int64) error {
-	return func(ctx context.Context, tx pgx.Tx, userID int64) error {
-		if err := keys.Destroy(ctx, tx, userID); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `DELETE FROM emergency_contacts WHERE user_id = $1`, userID)
-		return err
-	}
-}
-
 const phoneIndex = "emergency_contacts.contact_phone"
-
-// userKey returns userID's data key, creating it on the user's first contact.
-func (r *Contacts) userKey(ctx context.Context, tx pgx.Tx, userID int64) (*pii.Cipher, error) {
-	c, err := r.keys.Cipher(ctx, tx, userID)
-	if !errors.Is(err, pii.ErrNoKey) {
-		return c, err
-	}
-	n, err := r.keys.Generate(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return r.keys.Store(ctx, tx, userID, n)
-}
-
-// forOther checks, when the caller acts for someone else (staff), that identity
-// knows the user, and returns whether it is someone else.
-func forOther(ctx context.Context, tx pgx.Tx, userID int64) (bool, error) {
-	if c, ok := auth.CallerFrom(ctx); ok && c.UserID == userID {
-		return false, nil
-	}
-	known, err := events.Known(ctx, tx, userID)
-	if err != nil {
-		return true, err
-	}
-	if !known {
-		return true, contacts.ErrUnknownUser
-	}
-	return true, nil
-}
 
 func contactEvent(typ string, c contacts.Contact, fields ...string) events.Event {
 	return events.Event{Type: typ, SubjectUserID: c.UserID, Fields: fields, Refs: map[string]int64{"contact_id": c.ID}}
@@ -104,7 +56,7 @@ func (r *Contacts) Add(ctx context.Context, c contacts.Contact) (contacts.Contac
 		if err := lockUser(ctx, tx, c.UserID); err != nil {
 			return err
 		}
-		if _, err := forOther(ctx, tx, c.UserID); err != nil {
+		if _, err := actingFor(ctx, tx, c.UserID); err != nil {
 			return err
 		}
 		var n int
@@ -121,7 +73,7 @@ func (r *Contacts) Add(ctx context.Context, c contacts.Contact) (contacts.Contac
 		if err != nil {
 			return err
 		}
-		key, err := r.userKey(ctx, tx, c.UserID)
+		key, err := r.keys.CipherOrCreate(ctx, tx, c.UserID)
 		if err != nil {
 			return err
 		}
@@ -156,7 +108,7 @@ func (r *Contacts) Add(ctx context.Context, c contacts.Contact) (contacts.Contac
 func (r *Contacts) List(ctx context.Context, userID int64) ([]contacts.Contact, error) {
 	var list []contacts.Contact
 	err := pgpkg.Tx(ctx, r.pool, pgpkg.PurposeNone, func(tx pgx.Tx) error {
-		other, err := forOther(ctx, tx, userID)
+		other, err := actingFor(ctx, tx, userID)
 		if err != nil {
 			return err
 		}
@@ -339,4 +291,14 @@ func scanContact(row pgx.Row, key *pii.Cipher) (contacts.Contact, error) {
 		return contacts.Contact{}, err
 	}
 	return r.decrypt(key)
+}
+
+// actingFor reports whether a staff caller acts for someone else, refusing users
+// identity does not know.
+func actingFor(ctx context.Context, tx pgx.Tx, userID int64) (bool, error) {
+	other, known, err := events.ActingFor(ctx, tx, userID)
+	if err == nil && !known {
+		err = contacts.ErrUnknownUser
+	}
+	return other, err
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"amancair.dev/pkg/auth"
 	"amancair.dev/pkg/events"
 	"amancair.dev/pkg/pii"
 	pgpkg "amancair.dev/pkg/postgres"
@@ -24,14 +23,8 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migrations returns the migration files at their root, as goose expects.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // the directory is embedded at compile time
-	}
-	return sub
-}
+// Migrations returns the schema's goose migrations.
+func Migrations() fs.FS { return pgpkg.MigrationFiles(migrations) }
 
 // Devices implements device.Repository. Identifiers are stored encrypted under
 // the user's data key and found through blind indexes; changes and staff reads
@@ -48,34 +41,6 @@ func NewDevices(pool *pgxpool.Pool, outbox *events.Outbox, keys *pii.Keyring) *D
 	return &Devices{pool: pool, outbox: outbox, keys: keys}
 }
 
-// forOther checks, when the caller acts for someone else (staff), that identity
-// knows the user, and returns whether it is someone else.
-func forOther(ctx context.Context, tx pgx.Tx, userID int64) (bool, error) {
-	if c, ok := auth.CallerFrom(ctx); ok && c.UserID == userID {
-		return false, nil
-	}
-	known, err := events.Known(ctx, tx, userID)
-	if err != nil {
-		return true, err
-	}
-	if !known {
-		return true, device.ErrUnknownUser
-	}
-	return true, nil
-}
-
-// Eraser returns what the user-events consumer runs when a user is erased: the
-// user's data key is destroyed and the devices deleted.
-func Eraser(keys *pii.Keyring) func(ctx context.Context, tx pgx.Tx, userID int64) error {
-	return func(ctx context.Context, tx pgx.Tx, userID int64) error {
-		if err := keys.Destroy(ctx, tx, userID); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `DELETE FROM devices WHERE user_id = $1`, userID)
-		return err
-	}
-}
-
 const deviceColumns = `id, user_id, imei_enc, android_id_enc, advertising_id_enc, sim_serial_enc,
 	coalesce(device_model, ''), coalesce(os_version, ''), registered_at`
 
@@ -85,19 +50,6 @@ const (
 	androidIDIndex     = "devices.android_id"
 	advertisingIDIndex = "devices.advertising_id"
 )
-
-// userKey returns userID's data key, creating it on the user's first device.
-func (d *Devices) userKey(ctx context.Context, tx pgx.Tx, userID int64) (*pii.Cipher, error) {
-	c, err := d.keys.Cipher(ctx, tx, userID)
-	if !errors.Is(err, pii.ErrNoKey) {
-		return c, err
-	}
-	n, err := d.keys.Generate(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return d.keys.Store(ctx, tx, userID, n)
-}
 
 // Register inserts the device, or returns the user's existing device with one of
 // its identifiers. A per-user transaction lock makes concurrent registrations of
@@ -111,14 +63,14 @@ func (d *Devices) Register(ctx context.Context, r device.Registration) (device.D
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('device.user', $1))`, r.UserID); err != nil {
 			return err
 		}
-		if _, err := forOther(ctx, tx, r.UserID); err != nil {
+		if _, err := actingFor(ctx, tx, r.UserID); err != nil {
 			return err
 		}
 		ix, err := d.keys.Index(ctx, tx)
 		if err != nil {
 			return err
 		}
-		c, err := d.userKey(ctx, tx, r.UserID)
+		c, err := d.keys.CipherOrCreate(ctx, tx, r.UserID)
 		if err != nil {
 			return err
 		}
@@ -165,7 +117,7 @@ func (d *Devices) Register(ctx context.Context, r device.Registration) (device.D
 func (d *Devices) List(ctx context.Context, userID int64) ([]device.Device, error) {
 	var list []device.Device
 	err := pgpkg.Tx(ctx, d.pool, pgpkg.PurposeNone, func(tx pgx.Tx) error {
-		other, err := forOther(ctx, tx, userID)
+		other, err := actingFor(ctx, tx, userID)
 		if err != nil {
 			return err
 		}
@@ -257,4 +209,14 @@ func scanDevice(row pgx.Row, c *pii.Cipher) (device.Device, error) {
 		return device.Device{}, err
 	}
 	return r.decrypt(c)
+}
+
+// actingFor reports whether a staff caller acts for someone else, refusing users
+// identity does not know.
+func actingFor(ctx context.Context, tx pgx.Tx, userID int64) (bool, error) {
+	other, known, err := events.ActingFor(ctx, tx, userID)
+	if err == nil && !known {
+		err = device.ErrUnknownUser
+	}
+	return other, err
 }

@@ -26,14 +26,8 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migrations returns the migration files at their root, as goose expects.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // the directory is embedded at compile time
-	}
-	return sub
-}
+// Migrations returns the schema's goose migrations.
+func Migrations() fs.FS { return pgpkg.MigrationFiles(migrations) }
 
 // Users implements identity.Repository. Personal fields are stored encrypted
 // under the user's data key and found through blind indexes; every change writes
