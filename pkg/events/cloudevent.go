@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"time"
 
@@ -96,4 +97,28 @@ func Parse(data []byte) (CloudEvent, error) {
 	var ce CloudEvent
 	err := json.Unmarshal(data, &ce)
 	return ce, err
+}
+
+// Validate checks what consumers rely on before an event reaches a database: a
+// UUID id, a "<entity>.<action>" type, an AmanCair source, a time, and — given the
+// subject it arrived on, without the prefix ("<service>.<entity>.<action>") — that
+// the source is the service the subject names, so one cannot speak for another.
+func (e CloudEvent) Validate(subject string) error {
+	if e.SpecVersion != "1.0" {
+		return errors.New("not a CloudEvents 1.0 event")
+	}
+	if _, err := uuid.Parse(e.ID); err != nil {
+		return errors.New("event id is not a UUID")
+	}
+	if strings.Count(e.Type, ".") != 1 || len(e.Type) > 64 {
+		return errors.New("event type is not <entity>.<action>")
+	}
+	if !strings.HasPrefix(e.Source, "/amancair/") || e.Time.IsZero() {
+		return errors.New("event source or time missing")
+	}
+	parts := strings.SplitN(subject, ".", 2)
+	if len(parts) != 2 || parts[0] != e.Service() || parts[1] != e.Type {
+		return errors.New("event subject does not match its source and type")
+	}
+	return nil
 }

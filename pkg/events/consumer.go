@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -30,6 +31,7 @@ type Consumer struct {
 	durable string
 	filters []string
 	logger  *slog.Logger
+	prefix  string // "<prefix>." every subject starts with
 }
 
 // NewConsumer returns the durable consumer named durable on the stream, for the
@@ -39,7 +41,11 @@ func NewConsumer(nc *nats.Conn, stream jetstream.StreamConfig, durable string, f
 	if err != nil {
 		return nil, err
 	}
-	return &Consumer{js: js, stream: stream, durable: durable, filters: filters, logger: logger}, nil
+	prefix := ""
+	if len(stream.Subjects) > 0 {
+		prefix = strings.TrimSuffix(stream.Subjects[0], ">")
+	}
+	return &Consumer{js: js, stream: stream, durable: durable, filters: filters, logger: logger, prefix: prefix}, nil
 }
 
 // Run fetches and handles batches until ctx ends, riding out outages.
@@ -62,6 +68,9 @@ func (c *Consumer) consume(ctx context.Context, handle Handler) error {
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       10 * time.Second,
 		MaxAckPending: 1000,
+		// A batch that keeps failing (its handler's database down, say) is
+		// retried for about a day of redeliveries, then given up and logged.
+		MaxDeliver:    10000,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}
 	if len(c.filters) == 1 {
@@ -83,8 +92,13 @@ func (c *Consumer) consume(ctx context.Context, handle Handler) error {
 		for m := range batch.Messages() {
 			msgs = append(msgs, m)
 			ce, err := Parse(m.Data())
+			if err == nil {
+				err = ce.Validate(strings.TrimPrefix(m.Subject(), c.prefix))
+			}
 			if err != nil {
-				c.logger.Error("undecodable event dropped", "subject", m.Subject())
+				// A malformed or forged event must not stall the consumer: it is
+				// dropped for good, and said so.
+				c.logger.Error("invalid event dropped", "subject", m.Subject(), "reason", err.Error())
 				_ = m.Term()
 				continue
 			}

@@ -77,14 +77,18 @@ func (u *UserEvents) Run(ctx context.Context) error {
 }
 
 // ActingFor reports whether the caller in ctx acts for someone other than
-// userID (staff), and if so whether identity knows that user: staff may act only
-// for users that exist and are not erased. For the caller itself known is true.
-func ActingFor(ctx context.Context, tx pgx.Tx, userID int64) (other, known bool, err error) {
+// userID (staff), and whether the service may act for that user: staff only for
+// users identity has announced and not erased; a caller for itself unless it has
+// been erased (its token outlives the erasure by up to 15 minutes, and must not
+// bring new personal data back).
+func ActingFor(ctx context.Context, tx pgx.Tx, userID int64) (other, allowed bool, err error) {
 	if c, ok := auth.CallerFrom(ctx); ok && c.UserID == userID {
-		return false, true, nil
+		var erased bool
+		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM known_users WHERE user_id = $1 AND erased_at IS NOT NULL)`, userID).Scan(&erased)
+		return false, !erased, err
 	}
-	known, err = Known(ctx, tx, userID)
-	return true, known, err
+	allowed, err = Known(ctx, tx, userID)
+	return true, allowed, err
 }
 
 // Known reports whether userID exists and is not erased, as far as the

@@ -3,6 +3,7 @@ package app_test
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"net/http"
 	"os"
 	"strings"
@@ -22,14 +23,16 @@ type stack struct {
 	*testenv.Client
 	tokens *testenv.TokenIssuer
 	env    map[string]string
+	db     *testenv.DB
 }
 
 func start(t *testing.T) *stack {
 	t.Helper()
 	issuer := testenv.NewTokenIssuer(t)
-	env := issuer.Env(testenv.Database(t).ServiceEnv("contacts"))
+	db := testenv.Database(t)
+	env := issuer.Env(db.ServiceEnv("contacts"))
 	svc := testenv.StartService(t, app.Run, env)
-	return &stack{Client: testenv.NewClient(t, svc.URL, httpapi.OpenAPI), tokens: issuer, env: env}
+	return &stack{Client: testenv.NewClient(t, svc.URL, httpapi.OpenAPI), tokens: issuer, env: env, db: db}
 }
 
 // announce publishes identity's event for userID and waits until the service's
@@ -246,8 +249,19 @@ func TestReplaceRemoveAndAuthorization(t *testing.T) {
 
 	// Erasure: identity's user.erased makes the service delete the user's contacts.
 	api.announce(t, 22, "user.erased", http.StatusNotFound)
-	decode(t, api.Do("GET", "/emergency/22", nil, bob).Body, &list)
-	if len(list) != 0 {
-		t.Errorf("bob's contacts after erasure: %v", list)
+	conn, err := pgx.Connect(t.Context(), api.db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var left int
+	if err := conn.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM contacts.emergency_contacts WHERE user_id = 22)
+		+ (SELECT count(*) FROM contacts.data_keys WHERE user_id = 22)`).Scan(&left); err != nil || left != 0 {
+		t.Errorf("bob's contacts and data key after erasure: %d rows left (%v)", left, err)
+	}
+	// Bob's token outlives the erasure by up to 15 minutes; it must not bring
+	// personal data back.
+	if r := api.JSON("POST", "/emergency/22", map[string]any{"contact_name": "Again", "contact_phone": "+628111000099"}, bob); r.Status != http.StatusNotFound {
+		t.Errorf("an erased user adding a contact = %d, want 404", r.Status)
 	}
 }

@@ -3,6 +3,7 @@ package app_test
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"net/http"
 	"os"
 	"strings"
@@ -23,14 +24,16 @@ type stack struct {
 	tokens *testenv.TokenIssuer
 	env    map[string]string
 	svc    *testenv.Service
+	db     *testenv.DB
 }
 
 func start(t *testing.T) *stack {
 	t.Helper()
 	issuer := testenv.NewTokenIssuer(t)
-	env := issuer.Env(testenv.Database(t).ServiceEnv("device"))
+	db := testenv.Database(t)
+	env := issuer.Env(db.ServiceEnv("device"))
 	svc := testenv.StartService(t, app.Run, env)
-	return &stack{Client: testenv.NewClient(t, svc.URL, httpapi.OpenAPI), tokens: issuer, env: env, svc: svc}
+	return &stack{Client: testenv.NewClient(t, svc.URL, httpapi.OpenAPI), tokens: issuer, env: env, svc: svc, db: db}
 }
 
 // announce publishes identity's event for userID and waits until the service's
@@ -187,8 +190,22 @@ func TestDeviceAuthorization(t *testing.T) {
 
 	// Erasure: identity's user.erased makes the service delete the user's devices.
 	api.announce(t, 12, "user.erased", http.StatusNotFound)
-	var left []map[string]any
-	if r := api.Do("GET", "/devices/", nil, bob); json.Unmarshal(r.Body, &left) != nil || len(left) != 0 {
-		t.Errorf("bob's devices after erasure: %s", r.Body)
+	conn, err := pgx.Connect(t.Context(), api.db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var left int
+	if err := conn.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM device.devices WHERE user_id = 12)
+		+ (SELECT count(*) FROM device.data_keys WHERE user_id = 12)`).Scan(&left); err != nil || left != 0 {
+		t.Errorf("bob's devices and data key after erasure: %d rows left (%v)", left, err)
+	}
+	if r := api.Do("GET", "/devices/", nil, bob); r.Status != http.StatusNotFound {
+		t.Errorf("the erased bob listing his devices = %d, want 404", r.Status)
+	}
+	// Bob's token outlives the erasure by up to 15 minutes; it must not bring
+	// personal data back.
+	if r := api.JSON("POST", "/devices/", map[string]any{"android_id": "dddddddddddddddd"}, bob); r.Status != http.StatusNotFound {
+		t.Errorf("an erased user registering a device = %d %s, want 404", r.Status, r.Body)
 	}
 }

@@ -173,6 +173,10 @@ func (u *Users) Update(ctx context.Context, id int64, change func(identity.User)
 		if fields := changedFields(current, user); len(fields) > 0 {
 			return u.outbox.Append(ctx, tx, events.Event{Type: "user.updated", SubjectUserID: id, Fields: fields})
 		}
+		if c, ok := auth.CallerFrom(ctx); ok && c.UserID != id {
+			// An admin's change that changed nothing still showed them the user.
+			return u.outbox.Append(ctx, tx, events.Event{Type: "user.viewed", SubjectUserID: id})
+		}
 		return nil
 	})
 	if err != nil {
