@@ -1,11 +1,17 @@
-# contacts: only its own transit keys, named contacts-* (transit/keys/contacts-*, transit/sign/contacts-*,
-# transit/hmac/contacts-*, transit/encrypt/contacts-*, …). It may create, use and rotate them,
-# never delete them, and cannot reach another service's keys or any other engine.
-path "transit/+/contacts-*" {
+# contacts: exact paths on its own transit keys only — no wildcard, so never a key's
+# config, export, backup, restore or trim (operators rotate and retire versions).
+path "transit/keys/contacts-pii" {
   capabilities = ["create", "read", "update"]
 }
 
-# Data keys: transit/datakey/plaintext/contacts-pii has one more path segment.
-path "transit/datakey/+/contacts-*" {
+path "transit/datakey/plaintext/contacts-pii" {
+  capabilities = ["update"]
+}
+
+path "transit/decrypt/contacts-pii" {
+  capabilities = ["update"]
+}
+
+path "transit/rewrap/contacts-pii" {
   capabilities = ["update"]
 }

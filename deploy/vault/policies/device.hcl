@@ -1,11 +1,17 @@
-# device: only its own transit keys, named device-* (transit/keys/device-*, transit/sign/device-*,
-# transit/hmac/device-*, transit/encrypt/device-*, …). It may create, use and rotate them,
-# never delete them, and cannot reach another service's keys or any other engine.
-path "transit/+/device-*" {
+# device: exact paths on its own transit keys only — no wildcard, so never a key's
+# config, export, backup, restore or trim (operators rotate and retire versions).
+path "transit/keys/device-pii" {
   capabilities = ["create", "read", "update"]
 }
 
-# Data keys: transit/datakey/plaintext/device-pii has one more path segment.
-path "transit/datakey/+/device-*" {
+path "transit/datakey/plaintext/device-pii" {
+  capabilities = ["update"]
+}
+
+path "transit/decrypt/device-pii" {
+  capabilities = ["update"]
+}
+
+path "transit/rewrap/device-pii" {
   capabilities = ["update"]
 }

@@ -1,11 +1,33 @@
-# identity: only its own transit keys, named identity-* (transit/keys/identity-*, transit/sign/identity-*,
-# transit/hmac/identity-*, transit/encrypt/identity-*, …). It may create, use and rotate them,
-# never delete them, and cannot reach another service's keys or any other engine.
-path "transit/+/identity-*" {
+# identity: exact paths on its own transit keys only — no wildcard, so never a key's
+# config, export, backup, restore or trim (operators rotate and retire versions).
+path "transit/keys/identity-pii" {
   capabilities = ["create", "read", "update"]
 }
 
-# Data keys: transit/datakey/plaintext/identity-pii has one more path segment.
-path "transit/datakey/+/identity-*" {
+path "transit/datakey/plaintext/identity-pii" {
+  capabilities = ["update"]
+}
+
+path "transit/decrypt/identity-pii" {
+  capabilities = ["update"]
+}
+
+path "transit/rewrap/identity-pii" {
+  capabilities = ["update"]
+}
+
+path "transit/keys/identity-jwt" {
+  capabilities = ["create", "read", "update"]
+}
+
+path "transit/sign/identity-jwt" {
+  capabilities = ["update"]
+}
+
+path "transit/keys/identity-otp" {
+  capabilities = ["create", "read", "update"]
+}
+
+path "transit/hmac/identity-otp" {
   capabilities = ["update"]
 }
