@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -38,7 +39,8 @@ func TestChartInvariants(t *testing.T) {
 					continue
 				}
 				checkDeployment(t, svc, dep)
-				checkMigrationJob(t, svc, findNamed[batchv1.Job](objs, "Job", name+"-migrate"))
+				checkMigrationJob(t, svc, findNamed[batchv1.Job](objs, "Job", name+"-migrate"),
+					findNamed[corev1.ServiceAccount](objs, "ServiceAccount", name))
 				if sa := findNamed[corev1.ServiceAccount](objs, "ServiceAccount", name); sa == nil {
 					t.Errorf("%s: no ServiceAccount", svc)
 				} else if sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
@@ -118,7 +120,7 @@ func checkDeployment(t *testing.T, svc string, dep *appsv1.Deployment) {
 	}
 }
 
-func checkMigrationJob(t *testing.T, svc string, job *batchv1.Job) {
+func checkMigrationJob(t *testing.T, svc string, job *batchv1.Job, sa *corev1.ServiceAccount) {
 	t.Helper()
 	if job == nil {
 		t.Errorf("%s: no migration Job", svc)
@@ -130,8 +132,9 @@ func checkMigrationJob(t *testing.T, svc string, job *batchv1.Job) {
 	}
 	pod := job.Spec.Template.Spec
 	checkPodSecurity(t, svc+"-migrate", pod)
-	if pod.ServiceAccountName != "" {
-		// Hooks run before the chart's ServiceAccounts exist.
+	if pod.ServiceAccountName != "" && !createdBefore(sa, pod.ServiceAccountName, job) {
+		// Hooks run before the chart's ordinary resources exist: an account the
+		// Job uses must be a hook of its own, with a lower weight.
 		t.Errorf("%s: migration Job uses ServiceAccount %q, which a pre-install hook cannot rely on", svc, pod.ServiceAccountName)
 	}
 	if len(pod.Containers) != 1 || !slices.Equal(pod.Containers[0].Args, []string{"migrate"}) {
@@ -341,4 +344,16 @@ spec:
 	if critical == 0 {
 		t.Error("kube-score found nothing critical in a Deployment with no resources, probes or security context")
 	}
+}
+
+// createdBefore reports whether sa is the account named and a pre-install and
+// pre-upgrade hook weighted before job, so it exists when the Job runs.
+func createdBefore(sa *corev1.ServiceAccount, name string, job *batchv1.Job) bool {
+	if sa == nil || sa.Name != name {
+		return false
+	}
+	hooks := strings.Split(sa.Annotations["helm.sh/hook"], ",")
+	saWeight, _ := strconv.Atoi(sa.Annotations["helm.sh/hook-weight"])
+	jobWeight, _ := strconv.Atoi(job.Annotations["helm.sh/hook-weight"])
+	return slices.Contains(hooks, "pre-install") && slices.Contains(hooks, "pre-upgrade") && saWeight < jobWeight
 }

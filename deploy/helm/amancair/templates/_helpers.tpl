@@ -112,6 +112,8 @@ by reference from the service's database.existingSecret.
   value: ":9090"
 - name: SHUTDOWN_GRACE
   value: {{ printf "%vs" $v.shutdownGraceSeconds | quote }}
+- name: TRUSTED_PROXIES
+  value: {{ required "trustedProxies is required" $v.trustedProxies | quote }}
 - name: DATABASE_URL
   valueFrom:
     secretKeyRef:
