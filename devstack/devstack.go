@@ -134,12 +134,14 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if opts.Ephemeral {
 		id := testenv.RandomID(4)
 		rolePrefix = "amc_" + id + "_"
+		// Tests and the benchmark register many users from one address.
+		s.extraEnv = append(s.extraEnv, "REGISTRATIONS_PER_IP=1000000")
 		// Streams and subjects of the stack's own; the stream goes with the stack.
 		s.EventsPrefix, s.EventsStream = "amc"+id, "AMC"+strings.ToUpper(id)
 		s.stops = append(s.stops, func() { testenv.DeleteStream(s.NATSURL, s.EventsStream) })
 	}
 	upstreams := map[string]string{}
-	s.extraEnv = opts.ServiceEnv
+	s.extraEnv = append(s.extraEnv, opts.ServiceEnv...)
 	addrs := map[string][2]string{}
 	for i, svc := range Services {
 		httpAddr, opsAddr := fmt.Sprintf("127.0.0.1:%d", 8081+i), fmt.Sprintf("127.0.0.1:%d", 9091+i)

@@ -42,14 +42,17 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			policy.Issuer, policy.Audience = d.Issuer, d.Audience
 			policy.CodeTTL = d.Env.Duration("OTP_TTL", policy.CodeTTL)
 			logins := postgres.NewLogins(d.Pool, d.Outbox, d.Keyring)
-			login := identity.NewLogin(logins, vault.NewHasher(d.Transit), signer,
+			hasher := vault.NewHasher(d.Transit)
+			throttle := identity.NewThrottle(hasher, logins)
+			login := identity.NewLogin(logins, hasher, signer,
 				sms.NewPublisher(d.NATS, d.Env.String("SMS_SUBJECT", sms.Subject), d.Telemetry.Propagator),
-				logins, policy, time.Now)
+				throttle, policy, time.Now)
 			others := peers.New(map[string]string{
 				"device":   d.Env.URL("DEVICE_URL", "http://127.0.0.1:8082", "http", "https"),
 				"contacts": d.Env.URL("CONTACTS_URL", "http://127.0.0.1:8083", "http", "https"),
 			}, d.Telemetry.TracerProvider, d.Telemetry.Propagator)
-			users := identity.NewService(postgres.NewUsers(d.Pool, d.Outbox, d.Keyring), others, time.Now)
+			users := identity.NewService(postgres.NewUsers(d.Pool, d.Outbox, d.Keyring), others, throttle, time.Now)
+			users.Registrations.Count = d.Env.Int("REGISTRATIONS_PER_IP", users.Registrations.Count, 1, 1_000_000_000)
 			return httpapi.Routes(app, users, login, signer, d.Auth)
 		},
 		Commands: map[string]platform.Command{"grant-role": grantRole},

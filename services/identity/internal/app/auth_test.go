@@ -319,3 +319,17 @@ func superuserRow(t *testing.T, s *stack, query string, args []any, dest ...any)
 		t.Fatalf("%s: %v", query, err)
 	}
 }
+
+// Registrations are limited per client IP, since each answers whether a phone,
+// email or NIK is already registered.
+func TestRegistrationRateLimit(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, "REGISTRATIONS_PER_IP", "3")
+	for i := range 3 {
+		s.register(t, uniquePhone(), fmt.Sprintf("r%d@example.com", i))
+	}
+	r := s.JSON("POST", "/users/", map[string]any{"name": "Four", "phone": uniquePhone(), "email": "four@example.com"})
+	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+		t.Errorf("4th registration from one IP = %d %v, want 429 with Retry-After", r.Status, r.Header)
+	}
+}

@@ -76,15 +76,19 @@ type Export struct {
 
 // Service holds the user use cases.
 type Service struct {
-	repo  Repository
-	peers Peers
-	now   func() time.Time
+	repo     Repository
+	peers    Peers
+	throttle *Throttle
+	// Registrations limits registrations per client IP: each answers whether a
+	// phone, email or NIK is taken, which must not be checkable in bulk.
+	Registrations Limit
+	now           func() time.Time
 }
 
-// NewService returns the use cases over repo and peers; now is the clock
-// validation uses.
-func NewService(repo Repository, peers Peers, now func() time.Time) *Service {
-	return &Service{repo: repo, peers: peers, now: now}
+// NewService returns the use cases over repo and peers, limiting registrations
+// with throttle; now is the clock validation uses.
+func NewService(repo Repository, peers Peers, throttle *Throttle, now func() time.Time) *Service {
+	return &Service{repo: repo, peers: peers, throttle: throttle, Registrations: Limit{20, 10 * time.Minute}, now: now}
 }
 
 // Erase is the right to be forgotten: the owner or an admin erases user id.
@@ -117,10 +121,14 @@ func (s *Service) Export(ctx context.Context, id int64) (Export, error) {
 	return Export{User: u, Services: others}, nil
 }
 
-// Register validates in and creates the user. Anyone may register.
+// Register validates in and creates the user. Anyone may register, a limited
+// number of times per client IP.
 func (s *Service) Register(ctx context.Context, in RegistrationInput) (User, error) {
 	r, err := in.Validate(s.now())
 	if err != nil {
+		return User{}, err
+	}
+	if err := s.throttle.Check(ctx, "register-ip", auth.ClientIPFrom(ctx), s.Registrations); err != nil {
 		return User{}, err
 	}
 	return s.repo.Create(ctx, r)

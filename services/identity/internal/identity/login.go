@@ -118,18 +118,18 @@ type Tokens struct {
 
 // Login holds the OTP login use cases.
 type Login struct {
-	repo   LoginRepository
-	hasher Hasher
-	signer TokenSigner
-	sender CodeSender
-	limits RateLimiter
-	policy LoginPolicy
-	now    func() time.Time
+	repo     LoginRepository
+	hasher   Hasher
+	signer   TokenSigner
+	sender   CodeSender
+	throttle *Throttle
+	policy   LoginPolicy
+	now      func() time.Time
 }
 
 // NewLogin returns the login use cases.
-func NewLogin(repo LoginRepository, hasher Hasher, signer TokenSigner, sender CodeSender, limits RateLimiter, policy LoginPolicy, now func() time.Time) *Login {
-	return &Login{repo: repo, hasher: hasher, signer: signer, sender: sender, limits: limits, policy: policy, now: now}
+func NewLogin(repo LoginRepository, hasher Hasher, signer TokenSigner, sender CodeSender, throttle *Throttle, policy LoginPolicy, now func() time.Time) *Login {
+	return &Login{repo: repo, hasher: hasher, signer: signer, sender: sender, throttle: throttle, policy: policy, now: now}
 }
 
 // CodeTTL is how long a requested code lives.
@@ -277,12 +277,30 @@ func (l *Login) issue(ctx context.Context, user User, family uuid.UUID) (Tokens,
 }
 
 func (l *Login) limit(ctx context.Context, kind, subject string, lim Limit) error {
-	key, err := l.hasher.HMAC(ctx, 0, []byte(kind+":"+subject))
+	return l.throttle.Check(ctx, kind, subject, lim)
+}
+
+// Throttle applies rate limits whose keys are keyed hashes of the subject (a
+// phone, an IP), so the limit table holds no personal data.
+type Throttle struct {
+	hasher Hasher
+	limits RateLimiter
+}
+
+// NewThrottle returns a throttle hashing with hasher and counting with limits.
+func NewThrottle(hasher Hasher, limits RateLimiter) *Throttle {
+	return &Throttle{hasher: hasher, limits: limits}
+}
+
+// Check counts one hit of kind for subject and returns a RateLimitedError when
+// lim is exceeded.
+func (t *Throttle) Check(ctx context.Context, kind, subject string, lim Limit) error {
+	key, err := t.hasher.HMAC(ctx, 0, []byte(kind+":"+subject))
 	if err != nil {
 		return err
 	}
 	// The key is versioned by Vault; a rotation starts fresh windows, which is fine.
-	ok, retry, err := l.limits.Allow(ctx, kind+":"+key, lim)
+	ok, retry, err := t.limits.Allow(ctx, kind+":"+key, lim)
 	if err != nil {
 		return err
 	}
