@@ -15,10 +15,33 @@ import (
 // ErrDisconnected is reported by Ready while the connection is down.
 var ErrDisconnected = errors.New("nats: not connected")
 
+// Credentials are how a service proves itself to NATS: a user and password, or a
+// credentials file (JWT and NKey), and optionally a CA for TLS. All may be empty
+// for a NATS without authentication (local runs and tests).
+type Credentials struct {
+	User, Password string
+	CredsFile      string
+	CAFile         string
+}
+
+func (c Credentials) options() []nats.Option {
+	var opts []nats.Option
+	if c.User != "" {
+		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	}
+	if c.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(c.CredsFile))
+	}
+	if c.CAFile != "" {
+		opts = append(opts, nats.RootCAs(c.CAFile))
+	}
+	return opts
+}
+
 // Connect dials url and keeps reconnecting for the life of the process, so a NATS
 // restart never needs a service restart; the service is simply not ready meanwhile.
-func Connect(url, name string, logger *slog.Logger) (*nats.Conn, error) {
-	nc, err := nats.Connect(url,
+func Connect(url, name string, creds Credentials, logger *slog.Logger) (*nats.Conn, error) {
+	nc, err := nats.Connect(url, append(creds.options(),
 		nats.Name(name),
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
@@ -29,7 +52,10 @@ func Connect(url, name string, logger *slog.Logger) (*nats.Conn, error) {
 			}
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) { logger.Info("nats reconnected") }),
-	)
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			logger.Error("nats error", "error", err.Error()) // permission violations, slow consumers
+		}),
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("nats connect: %w", err)
 	}

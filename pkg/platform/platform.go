@@ -248,7 +248,10 @@ func serve(ctx context.Context, svc Service, getenv func(string) string, stdout 
 		return err
 	}
 	defer pool.Close()
-	nc, err := events.Connect(natsURL, svc.Name, logger)
+	nc, err := events.Connect(natsURL, svc.Name, events.Credentials{
+		User: env.Lookup("NATS_USER"), Password: env.Lookup("NATS_PASSWORD"),
+		CredsFile: env.Lookup("NATS_CREDS"), CAFile: env.Lookup("NATS_CA"),
+	}, logger)
 	if err != nil {
 		return err
 	}

@@ -121,6 +121,14 @@ by reference from the service's database.existingSecret.
       key: {{ $db.urlKey }}
 - name: NATS_URL
   value: {{ $v.nats.url | quote }}
+{{- with $v.nats.auth.existingSecretPrefix }}
+- name: NATS_USER
+  valueFrom:
+    secretKeyRef: {name: {{ printf "%s%s" . $.name | quote }}, key: NATS_USER}
+- name: NATS_PASSWORD
+  valueFrom:
+    secretKeyRef: {name: {{ printf "%s%s" . $.name | quote }}, key: NATS_PASSWORD}
+{{- end }}
 {{ include "amancair.vaultEnv" . }}
 - name: IDENTITY_JWKS_URL
   value: {{ printf "http://%s:8080/.well-known/jwks.json" (include "amancair.name" (dict "root" .root "name" "identity")) | quote }}
