@@ -55,16 +55,29 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			users.Registrations.Count = d.Env.Int("REGISTRATIONS_PER_IP", users.Registrations.Count, 1, 1_000_000_000)
 			return httpapi.Routes(app, users, login, signer, d.Auth)
 		},
-		Commands: map[string]platform.Command{"grant-role": grantRole},
+		Commands: map[string]platform.Command{"grant-role": grantRole, "revoke-role": revokeRole},
 	}, args, getenv, stdout)
 }
 
 // grantRole is `identity grant-role --phone +628… --role admin`.
 func grantRole(ctx context.Context, d *platform.CommandDeps, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("grant-role", flag.ContinueOnError)
+	return changeRole(ctx, d, "grant-role", args, stdout, identity.Roles, postgres.NewUsers(d.Pool, d.Outbox, d.Keyring).GrantRole)
+}
+
+// revokeRole is `identity revoke-role --phone +628… --role ops`: the user's
+// refresh tokens are revoked with it, so the role leaves every session within
+// an access token's 15 minutes.
+func revokeRole(ctx context.Context, d *platform.CommandDeps, args []string, stdout io.Writer) error {
+	staff := slices.DeleteFunc(slices.Clone(identity.Roles), func(r string) bool { return r == "customer" })
+	return changeRole(ctx, d, "revoke-role", args, stdout, staff, postgres.NewUsers(d.Pool, d.Outbox, d.Keyring).RevokeRole)
+}
+
+func changeRole(ctx context.Context, d *platform.CommandDeps, name string, args []string, stdout io.Writer, allowed []string,
+	change func(ctx context.Context, phone, role string) (int64, []string, error)) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	rawPhone := fs.String("phone", "", "the user's phone, e.g. +628123456789")
-	role := fs.String("role", "", "one of "+strings.Join(identity.Roles, ", "))
+	role := fs.String("role", "", "one of "+strings.Join(allowed, ", "))
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,10 +85,10 @@ func grantRole(ctx context.Context, d *platform.CommandDeps, args []string, stdo
 	if err != nil {
 		return fmt.Errorf("--phone %w", err)
 	}
-	if !slices.Contains(identity.Roles, *role) {
-		return fmt.Errorf("--role must be one of %s", strings.Join(identity.Roles, ", "))
+	if !slices.Contains(allowed, *role) {
+		return fmt.Errorf("--role must be one of %s", strings.Join(allowed, ", "))
 	}
-	id, roles, err := postgres.NewUsers(d.Pool, d.Outbox, d.Keyring).GrantRole(ctx, p, *role)
+	id, roles, err := change(ctx, p, *role)
 	if errors.Is(err, identity.ErrNotFound) {
 		return errors.New("no user has this phone")
 	}

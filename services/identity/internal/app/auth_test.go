@@ -234,9 +234,28 @@ func TestAuthorization(t *testing.T) {
 		t.Errorf("ops changing B = %d, want 404", r.Status)
 	}
 	grant(t, s, phoneA, "admin")
-	admin := bearer(s.login(t, phoneA))
+	adminTokens := s.login(t, phoneA)
+	admin := bearer(adminTokens)
 	if r := s.JSON("PATCH", fmt.Sprintf("/users/%d", b), map[string]any{"name": "Bee"}, admin); r.Status != http.StatusOK || r.JSON(t)["name"] != "Bee" {
 		t.Errorf("admin changing B = %d %s", r.Status, r.Body)
+	}
+
+	// Revoking the role ends the sessions that carried it: the refresh token dies,
+	// and the next login's token has only what is left.
+	var out strings.Builder
+	if err := app.Run(context.Background(), []string{"revoke-role", "--phone", phoneA, "--role", "admin"}, testenv.Getenv(s.vars), &out); err != nil {
+		t.Fatalf("revoke-role: %v", err)
+	}
+	if r := s.JSON("POST", "/auth/refresh", map[string]any{"refresh_token": adminTokens["refresh_token"]}); r.Status != http.StatusUnauthorized {
+		t.Errorf("refresh after the role was revoked = %d, want 401", r.Status)
+	}
+	var roles []string
+	superuserRow(t, s, `SELECT roles FROM identity.users WHERE id = $1`, []any{a}, &roles)
+	if fmt.Sprint(roles) != "[customer ops]" {
+		t.Errorf("roles after revoking admin = %v, want [customer ops]", roles)
+	}
+	if err := app.Run(context.Background(), []string{"revoke-role", "--phone", phoneA, "--role", "customer"}, testenv.Getenv(s.vars), &out); err == nil {
+		t.Error("revoke-role took the customer role")
 	}
 
 	// The token of a user that no longer exists opens nothing.

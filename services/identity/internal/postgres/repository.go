@@ -252,6 +252,40 @@ func (u *Users) GrantRole(ctx context.Context, phone, role string) (int64, []str
 	return id, roles, nil
 }
 
+// RevokeRole takes role from the user with phone and revokes the user's refresh
+// tokens, so the role is gone from every session within an access token's life.
+func (u *Users) RevokeRole(ctx context.Context, phone, role string) (int64, []string, error) {
+	var (
+		id    int64
+		roles []string
+	)
+	err := pgpkg.Tx(ctx, u.pool, pgpkg.PurposeAdmin, func(tx pgx.Tx) error {
+		ix, err := u.keys.Index(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `
+			UPDATE users SET roles = array_remove(roles, $2), updated_at = now()
+			WHERE phone_bidx = $1 AND erased_at IS NULL
+			RETURNING id, roles`, ix.Of(phoneIndex, phone), role).Scan(&id, &roles); err != nil {
+			return err
+		}
+		// Refresh tokens are visible only to the login purpose.
+		if _, err := tx.Exec(ctx, `SELECT set_config('app.purpose', 'login', true)`); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, id); err != nil {
+			return err
+		}
+		return u.outbox.Append(ctx, tx, events.Event{Type: "role.revoked", SubjectUserID: id, Fields: []string{"roles"},
+			Attrs: map[string]string{"role": role}})
+	})
+	if err != nil {
+		return 0, nil, translate(err, "revoke role")
+	}
+	return id, roles, nil
+}
+
 // translate maps driver errors to the domain's: no row is ErrNotFound, unique
 // violations are the matching conflict. Domain and dependency errors pass through.
 func translate(err error, op string) error {
