@@ -3,8 +3,10 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,15 +18,29 @@ type RunFunc func(ctx context.Context, args []string, getenv func(string) string
 // StartService migrates and then serves a service in this process, as its main
 // would, on free ports; it waits for /readyz and returns the base URL. The service
 // stops, and must stop cleanly, when the test ends. Its log lines are kept in Logs.
+// A port taken by another process between choosing and binding it is chosen anew.
 func StartService(t testing.TB, run RunFunc, env map[string]string) *Service {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		s, err := startService(t, run, env)
+		if err == nil {
+			return s
+		}
+		if !strings.Contains(err.Error(), "address already in use") || attempt == 3 {
+			t.Fatal(err)
+		}
+	}
+}
+
+func startService(t testing.TB, run RunFunc, env map[string]string) (*Service, error) {
 	t.Helper()
 	httpAddr, err := FreeAddr()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	opsAddr, err := FreeAddr()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	env["HTTP_ADDR"], env["OPS_ADDR"] = httpAddr, opsAddr
 	s := &Service{URL: "http://" + httpAddr, OpsURL: "http://" + opsAddr}
@@ -36,8 +52,12 @@ func StartService(t testing.TB, run RunFunc, env map[string]string) *Service {
 	}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, nil, Getenv(env), &s.Logs) }()
+	stopped := false
 	t.Cleanup(func() {
 		cancel()
+		if stopped {
+			return
+		}
 		select {
 		case err := <-done:
 			if err != nil {
@@ -54,12 +74,13 @@ func StartService(t testing.TB, run RunFunc, env map[string]string) *Service {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return s
+				return s, nil
 			}
 		}
 		select {
 		case err := <-done:
-			t.Fatalf("service exited before it was ready: %v\n%s", err, s.Logs.String())
+			stopped = true
+			return nil, fmt.Errorf("service exited before it was ready: %w\n%s", err, s.Logs.String())
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
