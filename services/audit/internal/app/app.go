@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -13,19 +14,21 @@ import (
 	"amancair.dev/pkg/platform"
 	"amancair.dev/services/audit/internal/audit"
 	"amancair.dev/services/audit/internal/httpapi"
+	"amancair.dev/services/audit/internal/notary"
 	"amancair.dev/services/audit/internal/postgres"
 )
 
 // Run runs the audit command in args (serve, migrate, version, verify).
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	return platform.Run(ctx, platform.Service{
-		Name:       "audit",
-		Migrations: postgres.Migrations(),
-		Mapper:     httpapi.Problems,
+		Name:        "audit",
+		Migrations:  postgres.Migrations(),
+		Mapper:      httpapi.Problems,
+		TransitKeys: notary.Keys,
 		Mount: func(d *platform.Deps, app *fiber.App) error {
-			return httpapi.Routes(app, audit.NewService(postgres.NewTrail(d.Pool)), d.Auth)
+			return httpapi.Routes(app, audit.NewService(postgres.NewTrail(d.Pool), notary.New(d.Transit)), d.Auth)
 		},
-		Background: []func(context.Context, *platform.Deps) error{consume},
+		Background: []func(context.Context, *platform.Deps) error{consume, checkpoint},
 		Commands:   map[string]platform.Command{"verify": verify},
 	}, args, getenv, stdout)
 }
@@ -47,12 +50,31 @@ func consume(ctx context.Context, d *platform.Deps) error {
 	})
 }
 
+// checkpoint signs the chain's head every AUDIT_CHECKPOINT_INTERVAL (default a
+// minute) when it has moved; a failure (Vault down) is retried at the next tick.
+func checkpoint(ctx context.Context, d *platform.Deps) error {
+	interval := d.Env.Duration("AUDIT_CHECKPOINT_INTERVAL", time.Minute)
+	svc := audit.NewService(postgres.NewTrail(d.Pool), notary.New(d.Transit))
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			if err := svc.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+				d.Logger.Warn("audit checkpoint failed", "error", err.Error())
+			}
+		}
+	}
+}
+
 // errBroken makes `audit verify` exit non-zero on a broken chain.
 var errBroken = errors.New("the audit chain is broken")
 
 // verify is `audit verify`: recompute the chain and print the result as JSON.
 func verify(ctx context.Context, d *platform.CommandDeps, _ []string, stdout io.Writer) error {
-	v, err := audit.VerifyAll(ctx, postgres.NewTrail(d.Pool))
+	v, err := audit.VerifyAll(ctx, postgres.NewTrail(d.Pool), notary.New(d.Transit))
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,7 @@ func start(t *testing.T) *stack {
 	issuer := testenv.NewTokenIssuer(t)
 	db := testenv.Database(t)
 	env := issuer.Env(db.ServiceEnv("audit"))
+	env["AUDIT_CHECKPOINT_INTERVAL"] = "200ms"
 	svc := testenv.StartService(t, app.Run, env)
 	return &stack{Client: testenv.NewClient(t, svc.URL, httpapi.OpenAPI), tokens: issuer, env: env, db: db}
 }
@@ -222,4 +223,46 @@ func cloneEnv(env map[string]string) map[string]string {
 		c[k] = v
 	}
 	return c
+}
+
+// Cutting the trail's tail leaves a chain that is consistent on its own, but the
+// signed checkpoint of the head it once had gives it away.
+func TestCutTailIsDetected(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	for i := range 5 {
+		testenv.Publish(t, s.env, "identity", "user.viewed", uuid.NewString(), map[string]any{"subject_user_id": i + 1})
+	}
+	s.waitFor(t, 5)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var head int64
+		conn, err := pgx.Connect(context.Background(), s.db.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.QueryRow(context.Background(), `SELECT coalesce(max(seq), 0) FROM audit.audit_checkpoints`).Scan(&head)
+		conn.Close(context.Background())
+		if head == 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint of seq 5 after 10s (newest %d)", head)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if v := s.verify(t); v["ok"] != true || v["checkpoints"] == float64(0) {
+		t.Fatalf("verify before the cut = %v", v)
+	}
+	admin, err := pgx.Connect(context.Background(), s.db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	if _, err := admin.Exec(context.Background(), `SET session_replication_role = replica; DELETE FROM audit.audit_log WHERE seq > 3; SET session_replication_role = origin`); err != nil {
+		t.Fatal(err)
+	}
+	if v := s.verify(t); v["ok"] != false || v["first_broken_seq"] != float64(4) {
+		t.Errorf("verify after cutting seq 4 and 5 = %v, want broken at 4", v)
+	}
 }

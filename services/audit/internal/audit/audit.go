@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"time"
@@ -97,6 +98,29 @@ type Verification struct {
 	OK      bool   `json:"ok"`
 	Checked int64  `json:"checked"`
 	Broken  *int64 `json:"first_broken_seq,omitempty"`
+	// Checkpoints counts the signed checkpoints the chain was held against.
+	Checkpoints int `json:"checkpoints"`
+}
+
+// Checkpoint is a signed statement of the chain's head: at Seq the hash was Hash.
+type Checkpoint struct {
+	Seq        int64
+	Hash       []byte
+	KeyVersion int
+	Signature  []byte
+}
+
+// CheckpointMessage is what a checkpoint's signature covers.
+func CheckpointMessage(seq int64, hash []byte) []byte {
+	msg := []byte("amancair-audit-checkpoint\x00")
+	msg = binary.BigEndian.AppendUint64(msg, uint64(seq))
+	return append(msg, hash...)
+}
+
+// Notary signs and checks checkpoints with a key only the audit service holds.
+type Notary interface {
+	Sign(ctx context.Context, msg []byte) (version int, sig []byte, err error)
+	Verify(ctx context.Context, version int, msg, sig []byte) (bool, error)
 }
 
 // Verifier walks the chain in seq order and returns the first entry whose seq,
@@ -150,13 +174,22 @@ type Repository interface {
 	List(ctx context.Context, f Filter) ([]Entry, error)
 	// Walk calls fn with every entry in seq order until fn returns false.
 	Walk(ctx context.Context, fn func(Entry) bool) error
+	// Head returns the last entry's seq and hash (0 and nil for an empty trail).
+	Head(ctx context.Context) (int64, []byte, error)
+	// Checkpoints returns every checkpoint, oldest first; LastCheckpoint the newest seq.
+	Checkpoints(ctx context.Context) ([]Checkpoint, error)
+	// AddCheckpoint stores a checkpoint.
+	AddCheckpoint(ctx context.Context, c Checkpoint) error
 }
 
 // Service holds the audit use cases.
-type Service struct{ repo Repository }
+type Service struct {
+	repo   Repository
+	notary Notary
+}
 
-// NewService returns the use cases over repo.
-func NewService(repo Repository) *Service { return &Service{repo: repo} }
+// NewService returns the use cases over repo, checkpoints signed by notary.
+func NewService(repo Repository, notary Notary) *Service { return &Service{repo: repo, notary: notary} }
 
 func allowed(ctx context.Context) error {
 	if c, ok := auth.CallerFrom(ctx); ok && c.Has(auth.RoleAuditor, auth.RoleAdmin) {
@@ -178,14 +211,69 @@ func (s *Service) Verify(ctx context.Context) (Verification, error) {
 	if err := allowed(ctx); err != nil {
 		return Verification{}, err
 	}
-	return VerifyAll(ctx, s.repo)
+	return VerifyAll(ctx, s.repo, s.notary)
 }
 
-// VerifyAll recomputes the whole chain (for the command line, too).
-func VerifyAll(ctx context.Context, repo Repository) (Verification, error) {
-	v := NewVerifier()
-	if err := repo.Walk(ctx, v.Add); err != nil {
+// Checkpoint signs the chain's head if it moved since the last checkpoint.
+func (s *Service) Checkpoint(ctx context.Context) error {
+	seq, hash, err := s.repo.Head(ctx)
+	if err != nil || seq == 0 {
+		return err
+	}
+	cps, err := s.repo.Checkpoints(ctx)
+	if err != nil {
+		return err
+	}
+	if n := len(cps); n > 0 && cps[n-1].Seq >= seq {
+		return nil
+	}
+	version, sig, err := s.notary.Sign(ctx, CheckpointMessage(seq, hash))
+	if err != nil {
+		return err
+	}
+	return s.repo.AddCheckpoint(ctx, Checkpoint{Seq: seq, Hash: hash, KeyVersion: version, Signature: sig})
+}
+
+// VerifyAll recomputes the whole chain (for the command line, too) and holds it
+// against every signed checkpoint: each must be genuine and match the chain at
+// its seq, and the chain must reach the newest one — so rewriting the trail,
+// or cutting its tail, is found even by someone who can rewrite every hash.
+func VerifyAll(ctx context.Context, repo Repository, notary Notary) (Verification, error) {
+	cps, err := repo.Checkpoints(ctx)
+	if err != nil {
 		return Verification{}, err
 	}
-	return v.Result(), nil
+	at := make(map[int64][]byte, len(cps))
+	for _, c := range cps {
+		at[c.Seq] = nil
+	}
+	v := NewVerifier()
+	if err := repo.Walk(ctx, func(e Entry) bool {
+		if _, ok := at[e.Seq]; ok {
+			at[e.Seq] = e.Hash
+		}
+		return v.Add(e)
+	}); err != nil {
+		return Verification{}, err
+	}
+	res := v.Result()
+	for _, c := range cps {
+		if !res.OK {
+			break
+		}
+		ok, err := notary.Verify(ctx, c.KeyVersion, CheckpointMessage(c.Seq, c.Hash), c.Signature)
+		if err != nil {
+			return Verification{}, err
+		}
+		if !ok || !bytes.Equal(at[c.Seq], c.Hash) {
+			seq := c.Seq
+			if c.Seq > res.Checked {
+				seq = res.Checked + 1 // the chain stops short of a signed head
+			}
+			res.OK, res.Broken = false, &seq
+			break
+		}
+		res.Checkpoints++
+	}
+	return res, nil
 }

@@ -4,6 +4,7 @@ package postgres
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
@@ -155,6 +156,49 @@ func (t *Trail) Walk(ctx context.Context, fn func(audit.Entry) bool) error {
 			}
 		}
 		return rows.Err()
+	})
+}
+
+// Head returns the last entry's seq and hash.
+func (t *Trail) Head(ctx context.Context) (int64, []byte, error) {
+	var (
+		seq  int64
+		hash []byte
+	)
+	err := pgpkg.Tx(ctx, t.pool, pgpkg.PurposeSystem, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	return seq, hash, err
+}
+
+// Checkpoints returns every checkpoint, oldest first.
+func (t *Trail) Checkpoints(ctx context.Context) ([]audit.Checkpoint, error) {
+	var cps []audit.Checkpoint
+	err := pgpkg.Tx(ctx, t.pool, pgpkg.PurposeSystem, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT seq, hash, key_version, signature FROM audit_checkpoints ORDER BY seq`)
+		if err != nil {
+			return err
+		}
+		cps, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (audit.Checkpoint, error) {
+			var c audit.Checkpoint
+			return c, row.Scan(&c.Seq, &c.Hash, &c.KeyVersion, &c.Signature)
+		})
+		return err
+	})
+	return cps, err
+}
+
+// AddCheckpoint stores a checkpoint; one for a seq already checkpointed (another
+// replica was quicker) is dropped.
+func (t *Trail) AddCheckpoint(ctx context.Context, c audit.Checkpoint) error {
+	return pgpkg.Tx(ctx, t.pool, pgpkg.PurposeSystem, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO audit_checkpoints (seq, hash, key_version, signature) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (seq) DO NOTHING`, c.Seq, c.Hash, c.KeyVersion, c.Signature)
+		return err
 	})
 }
 
