@@ -352,3 +352,23 @@ func TestRegistrationRateLimit(t *testing.T) {
 		t.Errorf("4th registration from one IP = %d %v, want 429 with Retry-After", r.Status, r.Header)
 	}
 }
+
+// New codes reset a code's tries, so the guesses on one phone are capped across
+// codes too.
+func TestCodeGuessesPerPhoneAreCapped(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	phone := uniquePhone()
+	s.register(t, phone, "guess@example.com")
+	limited := false
+	for i := range 31 {
+		r := s.JSON("POST", "/auth/token", map[string]any{"phone": phone, "code": fmt.Sprintf("%06d", i)})
+		if r.Status == http.StatusTooManyRequests {
+			limited = i == 30
+			break
+		}
+	}
+	if !limited {
+		t.Error("the 31st code guess for one phone in a day was not refused with 429")
+	}
+}

@@ -44,6 +44,7 @@ type LoginPolicy struct {
 	PhoneRequests    Limit         // code requests per phone: 3 per 10 minutes
 	IPRequests       Limit         // code requests per client IP
 	IPExchanges      Limit         // code exchanges and refreshes per client IP
+	PhoneExchanges   Limit         // code exchanges per phone, across codes
 	Issuer, Audience string
 }
 
@@ -58,7 +59,9 @@ func DefaultLoginPolicy() LoginPolicy {
 	return LoginPolicy{
 		CodeTTL: 5 * time.Minute, MaxAttempts: 5, AccessTTL: 15 * time.Minute, RefreshTTL: 30 * 24 * time.Hour,
 		PhoneRequests: Limit{3, 10 * time.Minute}, IPRequests: Limit{30, 10 * time.Minute}, IPExchanges: Limit{60, time.Minute},
-		Issuer: "amancair-identity", Audience: "amancair-api",
+		// New codes reset a code's five tries; this caps guesses per phone per day.
+		PhoneExchanges: Limit{30, 24 * time.Hour},
+		Issuer:         "amancair-identity", Audience: "amancair-api",
 	}
 }
 
@@ -182,6 +185,9 @@ func (l *Login) ExchangeCode(ctx context.Context, rawPhone, code, clientIP strin
 	}
 	p, err := normalizePhone(rawPhone)
 	if err != nil {
+		return Tokens{}, err
+	}
+	if err := l.limit(ctx, "token-phone", p, l.policy.PhoneExchanges); err != nil {
 		return Tokens{}, err
 	}
 	if len(code) != 6 || !isDigits(code) {
