@@ -201,7 +201,8 @@ func testGatewayExposesOnlyTheAPI(t *testing.T) {
 func testGatewayRequestIDAndTrace(t *testing.T) {
 	t.Parallel()
 	api := testenv.NewClient(t, stack.GatewayURL, nil)
-	a := api.Do("GET", "/users/openapi.json", nil, "X-Request-Id: client-chosen")
+	const clientTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+	a := api.Do("GET", "/users/openapi.json", nil, "X-Request-Id: client-chosen", "Traceparent: 00-"+clientTrace+"-00f067aa0ba902b7-01")
 	b := api.Do("GET", "/users/openapi.json", nil)
 	ida, idb := a.Header.Get("X-Request-Id"), b.Header.Get("X-Request-Id")
 	if ida == "" || ida == idb || ida == "client-chosen" {
@@ -211,6 +212,9 @@ func testGatewayRequestIDAndTrace(t *testing.T) {
 	parts := strings.Split(tp, "-")
 	if len(parts) != 4 {
 		t.Fatalf("traceparent = %q", tp)
+	}
+	if parts[1] == clientTrace {
+		t.Errorf("the gateway continued the client's trace %s; the audit trail must record the gateway's own", clientTrace)
 	}
 	// The gateway's trace id reached the service, which logged the request under it.
 	found := false
