@@ -1,6 +1,8 @@
 package httpserver
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"html/template"
 	"strconv"
@@ -18,15 +20,29 @@ var docsPage = template.Must(template.New("docs").Parse(`<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>AmanCair {{.Service}} API</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.17.14/swagger-ui.css">
+<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.17.14/swagger-ui.css"
+  integrity="sha384-wxLW6kwyHktdDGr6Pv1zgm/VGJh99lfUbzSn6HNHBENZlCN7W602k9VkGdxuFvPn" crossorigin="anonymous">
 </head>
 <body>
 <div id="swagger-ui" data-spec="{{.SpecURL}}"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.17.14/swagger-ui-bundle.js" crossorigin="anonymous"></script>
-<script>window.ui = SwaggerUIBundle({url: document.getElementById("swagger-ui").dataset.spec, dom_id: "#swagger-ui"});</script>
+<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.17.14/swagger-ui-bundle.js"
+  integrity="sha384-wmyclcVGX/WhUkdkATwhaK1X1JtiNrr2EoYJ+diV3vj4v6OC5yCeSu+yW13SYJep" crossorigin="anonymous"></script>
+<script>{{.Script}}</script>
 </body>
 </html>
 `))
+
+// docsScript starts Swagger UI; the page's CSP allows exactly this inline script.
+const docsScript = `window.ui = SwaggerUIBundle({url: document.getElementById("swagger-ui").dataset.spec, dom_id: "#swagger-ui"});`
+
+// docsCSP lets the docs page load Swagger UI (pinned, with subresource integrity)
+// and this service's document, and nothing else.
+var docsCSP = func() string {
+	sum := sha256.Sum256([]byte(docsScript))
+	return "default-src 'none'; script-src https://cdn.jsdelivr.net 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; " +
+		"style-src https://cdn.jsdelivr.net 'unsafe-inline'; img-src 'self' data: https://cdn.jsdelivr.net; " +
+		"font-src https://cdn.jsdelivr.net; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+}()
 
 // MountDocs serves the service's OpenAPI document (written in YAML) as JSON at
 // prefix+"/openapi.json" and its docs page at prefix+"/docs". It fails at start-up
@@ -37,7 +53,8 @@ func MountDocs(app fiber.Router, prefix, service string, specYAML []byte) error 
 		return fmt.Errorf("openapi document of %s: %w", service, err)
 	}
 	var page strings.Builder
-	if err := docsPage.Execute(&page, map[string]string{"Service": service, "SpecURL": prefix + "/openapi.json"}); err != nil {
+	if err := docsPage.Execute(&page, map[string]any{"Service": service, "SpecURL": prefix + "/openapi.json",
+		"Script": template.JS(docsScript)}); err != nil {
 		return err
 	}
 	html := page.String()
@@ -48,6 +65,7 @@ func MountDocs(app fiber.Router, prefix, service string, specYAML []byte) error 
 	})
 	app.Get(prefix+"/docs", func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderCacheControl, "public, max-age=300")
+		c.Set(fiber.HeaderContentSecurityPolicy, docsCSP)
 		c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
 		return c.SendString(html)
 	})
