@@ -240,7 +240,11 @@ func TestDocsAndOpenAPI(t *testing.T) {
 		t.Errorf("openapi.json = %d %.200s", spec.Status, spec.Body)
 	}
 	docs := api.Do("GET", "/users/docs", nil)
-	if docs.Status != http.StatusOK || !strings.Contains(string(docs.Body), "/users/openapi.json") {
-		t.Errorf("docs = %d %.200s", docs.Status, docs.Body)
+	if docs.Status != http.StatusOK || !strings.Contains(string(docs.Body), "/users/openapi.json") ||
+		strings.Count(string(docs.Body), `integrity="sha384-`) != 2 {
+		t.Errorf("docs = %d %.200s: want the page with both assets pinned by integrity", docs.Status, docs.Body)
+	}
+	if csp := docs.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "'sha256-") {
+		t.Errorf("docs CSP = %q", csp)
 	}
 }
