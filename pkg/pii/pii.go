@@ -267,6 +267,13 @@ func (k *Keyring) Index(ctx context.Context, tx pgx.Tx) (*Index, error) {
 	return k.index, nil
 }
 
+// LoadedIndex returns the blind-index key if this process has unwrapped it already.
+func (k *Keyring) LoadedIndex() *Index {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.index
+}
+
 // EnsureIndexKey creates the blind-index key if the schema has none; migrate
 // calls it.
 func EnsureIndexKey(ctx context.Context, engine *transit.Engine, keyName string, exec func(ctx context.Context, sql string, args ...any) error) error {

@@ -43,7 +43,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			policy.CodeTTL = d.Env.Duration("OTP_TTL", policy.CodeTTL)
 			logins := postgres.NewLogins(d.Pool, d.Outbox, d.Keyring)
 			hasher := vault.NewHasher(d.Transit)
-			throttle := identity.NewThrottle(hasher, logins)
+			throttle := identity.NewThrottle(logins, logins)
 			login := identity.NewLogin(logins, hasher, signer,
 				sms.NewPublisher(d.NATS, d.Env.String("SMS_SUBJECT", sms.Subject), d.Telemetry.Propagator),
 				throttle, policy, time.Now)
