@@ -4,7 +4,7 @@ MODULES := pkg services/identity services/device services/contacts services/audi
 PKGS := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run sms test bench deploy-check tools build vet fmt tidy
+.PHONY: run sms test test-race bench deploy-check tools build vet fmt tidy
 
 ## run: bring up PostgreSQL, NATS, Vault, the four services and the gateway on :8000
 run: tools
@@ -18,6 +18,11 @@ sms:
 ## test: every test of every module, against real servers
 test:
 	scripts/test.sh
+
+## test-race: the same tests with the race detector (needs gcc)
+test-race:
+	scripts/postgres.sh && scripts/tools.sh && scripts/deploy-tools.sh
+	go test -race -count=1 -timeout 30m $(PKGS)
 
 ## bench: vegeta load through the gateway; prints throughput and latency per endpoint
 bench: tools
