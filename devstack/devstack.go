@@ -202,6 +202,19 @@ func buildServices(ctx context.Context, root, binDir string) error {
 func (s *Stack) startServers(ctx context.Context, opts Options) error {
 	var err error
 	var stop testenv.Stop
+
+	// Vault first: a dev server keeps its keys in memory, so what an earlier one
+	// encrypted cannot be read with a new one.
+	vaultAddr := envOr(opts.VaultAddr, "http://127.0.0.1:8200")
+	if opts.Ephemeral && opts.VaultAddr == "" {
+		vaultAddr = ""
+	}
+	freshVault := vaultAddr == "" || !testenv.Answers(vaultAddr)
+	if s.VaultAddr, s.VaultToken, stop, err = testenv.Vault(ctx, vaultAddr, opts.VaultToken, s.log.tag("vault")); err != nil {
+		return err
+	}
+	s.stops = append(s.stops, stop)
+
 	dbURL := opts.DatabaseURL
 	switch {
 	case opts.Ephemeral:
@@ -215,8 +228,18 @@ func (s *Stack) startServers(ctx context.Context, opts Options) error {
 		s.stops = append(s.stops, stop, func() { dropDatabase(serverURL, name); dropRoles(serverURL, s.Roles) })
 	case dbURL != "":
 		s.DatabaseURL = dbURL
+		if freshVault {
+			fmt.Fprintln(s.log.tag("devstack"), "warning: a new in-memory Vault dev server started; data encrypted under an earlier one in DATABASE_URL cannot be read")
+		}
 	default:
-		if s.DatabaseURL, stop, err = testenv.Postgres(ctx, "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "amancair", s.log.tag("postgres")); err != nil {
+		const server = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+		if freshVault && testenv.Answers(server) {
+			// Everything in the local database was encrypted under keys of an
+			// earlier dev Vault, gone with it: start the database afresh too.
+			fmt.Fprintln(s.log.tag("devstack"), "a new in-memory Vault dev server started: recreating database amancair, whose data was encrypted under the last one")
+			dropDatabase(server, "amancair")
+		}
+		if s.DatabaseURL, stop, err = testenv.Postgres(ctx, server, "amancair", s.log.tag("postgres")); err != nil {
 			return err
 		}
 		s.stops = append(s.stops, stop)
@@ -234,15 +257,6 @@ func (s *Stack) startServers(ctx context.Context, opts Options) error {
 		}
 		s.stops = append(s.stops, stop)
 	}
-
-	vaultAddr := envOr(opts.VaultAddr, "http://127.0.0.1:8200")
-	if opts.Ephemeral && opts.VaultAddr == "" {
-		vaultAddr = ""
-	}
-	if s.VaultAddr, s.VaultToken, stop, err = testenv.Vault(ctx, vaultAddr, opts.VaultToken, s.log.tag("vault")); err != nil {
-		return err
-	}
-	s.stops = append(s.stops, stop)
 	return nil
 }
 

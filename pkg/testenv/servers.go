@@ -86,6 +86,12 @@ func RandomID(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// Answers reports whether something listens at the host and port of url.
+func Answers(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	return err == nil && u.Host != "" && reachable(u.Host)
+}
+
 func reachable(hostport string) bool {
 	conn, err := net.DialTimeout("tcp", hostport, 500*time.Millisecond)
 	if err != nil {
