@@ -142,11 +142,16 @@ func (k *Keyring) CipherOrCreate(ctx context.Context, tx pgx.Tx, userID int64) (
 	return k.Store(ctx, tx, userID, n)
 }
 
-// EraseRows returns what a service runs in tx when a user is erased: the user's
-// data key is destroyed, then the user's rows in table are deleted.
-func (k *Keyring) EraseRows(table string) func(ctx context.Context, tx pgx.Tx, userID int64) error {
+// EraseRows returns what a service runs in tx when a user is erased: under the
+// per-user lock its writes take (lock names it), the user's data key is
+// destroyed, then the user's rows in table are deleted — so no write that
+// checked the user before the erasure can land after it.
+func (k *Keyring) EraseRows(table, lock string) func(ctx context.Context, tx pgx.Tx, userID int64) error {
 	del := "DELETE FROM " + pgx.Identifier{table}.Sanitize() + " WHERE user_id = $1"
 	return func(ctx context.Context, tx pgx.Tx, userID int64) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, $2))`, lock, userID); err != nil {
+			return err
+		}
 		if err := k.Destroy(ctx, tx, userID); err != nil {
 			return err
 		}

@@ -374,10 +374,11 @@ func rewrap(ctx context.Context, d *CommandDeps, _ []string, stdout io.Writer) e
 
 // FollowUsers is the Background task of a service that keeps per-user rows in
 // table: it maintains the known_users projection from identity's events and, when
-// a user is erased, destroys the user's data key and rows in one transaction.
-func FollowUsers(table string) func(context.Context, *Deps) error {
+// a user is erased, destroys the user's data key and rows in one transaction,
+// under the per-user advisory lock named lock that the service's writes take.
+func FollowUsers(table, lock string) func(context.Context, *Deps) error {
 	return func(ctx context.Context, d *Deps) error {
-		erase := d.Keyring.EraseRows(table)
+		erase := d.Keyring.EraseRows(table, lock)
 		system := func(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
 			return postgres.Tx(ctx, pool, postgres.PurposeSystem, fn)
 		}

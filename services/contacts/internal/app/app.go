@@ -25,6 +25,6 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Mount: func(d *platform.Deps, app *fiber.App) error {
 			return httpapi.Routes(app, contacts.NewService(postgres.NewContacts(d.Pool, d.Outbox, d.Keyring)), d.Auth)
 		},
-		Background: []func(context.Context, *platform.Deps) error{platform.FollowUsers("emergency_contacts")},
+		Background: []func(context.Context, *platform.Deps) error{platform.FollowUsers("emergency_contacts", "contacts.user")},
 	}, args, getenv, stdout)
 }
