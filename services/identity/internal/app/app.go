@@ -41,6 +41,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			policy := identity.DefaultLoginPolicy()
 			policy.Issuer, policy.Audience = d.Issuer, d.Audience
 			policy.CodeTTL = d.Env.Duration("OTP_TTL", policy.CodeTTL)
+			policy.PhoneExchanges.Count = d.Env.Int("CODE_GUESSES_PER_PHONE_IP", policy.PhoneExchanges.Count, 1, 1_000_000)
 			logins := postgres.NewLogins(d.Pool, d.Outbox, d.Keyring)
 			hasher := vault.NewHasher(d.Transit)
 			throttle := identity.NewThrottle(logins, logins)

@@ -44,7 +44,8 @@ type LoginPolicy struct {
 	PhoneRequests    Limit         // code requests per phone: 3 per 10 minutes
 	IPRequests       Limit         // code requests per client IP
 	IPExchanges      Limit         // code exchanges and refreshes per client IP
-	PhoneExchanges   Limit         // code exchanges per phone, across codes
+	PhoneExchanges   Limit         // guesses at live codes per phone and client IP, across codes
+	PhoneAnyIP       Limit         // guesses at live codes per phone from anywhere
 	Issuer, Audience string
 }
 
@@ -59,9 +60,11 @@ func DefaultLoginPolicy() LoginPolicy {
 	return LoginPolicy{
 		CodeTTL: 5 * time.Minute, MaxAttempts: 5, AccessTTL: 15 * time.Minute, RefreshTTL: 30 * 24 * time.Hour,
 		PhoneRequests: Limit{3, 10 * time.Minute}, IPRequests: Limit{30, 10 * time.Minute}, IPExchanges: Limit{60, time.Minute},
-		// New codes reset a code's five tries; this caps guesses per phone per day.
-		PhoneExchanges: Limit{30, 24 * time.Hour},
-		Issuer:         "amancair-identity", Audience: "amancair-api",
+		// New codes reset a code's five tries; these cap guesses per phone per day.
+		// Only guesses at a live code count, so a stranger cannot lock a phone out
+		// without also flooding it with codes; per client IP first, then overall.
+		PhoneExchanges: Limit{30, 24 * time.Hour}, PhoneAnyIP: Limit{100, 24 * time.Hour},
+		Issuer: "amancair-identity", Audience: "amancair-api",
 	}
 }
 
@@ -187,9 +190,6 @@ func (l *Login) ExchangeCode(ctx context.Context, rawPhone, code, clientIP strin
 	if err != nil {
 		return Tokens{}, err
 	}
-	if err := l.limit(ctx, "token-phone", p, l.policy.PhoneExchanges); err != nil {
-		return Tokens{}, err
-	}
 	if len(code) != 6 || !isDigits(code) {
 		return Tokens{}, ErrInvalidCode
 	}
@@ -205,6 +205,12 @@ func (l *Login) ExchangeCode(ctx context.Context, rawPhone, code, clientIP strin
 		return Tokens{}, l.failed(ctx, user.ID)
 	}
 	if err != nil {
+		return Tokens{}, err
+	}
+	if err := l.limit(ctx, "token-phone-ip", p+"|"+clientIP, l.policy.PhoneExchanges); err != nil {
+		return Tokens{}, err
+	}
+	if err := l.limit(ctx, "token-phone", p, l.policy.PhoneAnyIP); err != nil {
 		return Tokens{}, err
 	}
 	version, err := hmacVersion(stored)
