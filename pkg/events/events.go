@@ -43,6 +43,9 @@ func (c Credentials) options() []nats.Option {
 func Connect(url, name string, creds Credentials, logger *slog.Logger) (*nats.Conn, error) {
 	nc, err := nats.Connect(url, append(creds.options(),
 		nats.Name(name),
+		// Replies (JetStream acknowledgements and deliveries) come to an inbox of
+		// the service's own, which NATS lets no other service read.
+		nats.CustomInboxPrefix("_INBOX_"+name),
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),

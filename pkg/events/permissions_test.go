@@ -136,6 +136,18 @@ func TestNATSPermissions(t *testing.T) {
 		cancel()
 	}
 
+	// Nobody reads another service's inbox, where its deliveries arrive.
+	for _, subject := range []string{"_INBOX.>", "_INBOX_audit.>"} {
+		nc := connect("device")
+		if _, err := nc.SubscribeSync(subject); err == nil {
+			_ = nc.Flush()
+			time.Sleep(200 * time.Millisecond)
+			if le := nc.LastError(); le == nil || !strings.Contains(strings.ToLower(le.Error()), "permission") {
+				t.Errorf("device subscribing to %s: last error %v, want a permissions violation", subject, le)
+			}
+		}
+	}
+
 	// SMS: identity sends, only the gateway reads.
 	if _, err := device.SubscribeSync("notifications.sms"); err == nil {
 		_ = device.Flush()
