@@ -40,7 +40,7 @@ func TestChartInvariants(t *testing.T) {
 				}
 				checkDeployment(t, svc, dep)
 				checkMigrationJob(t, svc, findNamed[batchv1.Job](objs, "Job", name+"-migrate"),
-					findNamed[corev1.ServiceAccount](objs, "ServiceAccount", name))
+					findNamed[corev1.ServiceAccount](objs, "ServiceAccount", name+"-migrate"))
 				if sa := findNamed[corev1.ServiceAccount](objs, "ServiceAccount", name); sa == nil {
 					t.Errorf("%s: no ServiceAccount", svc)
 				} else if sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {

@@ -223,10 +223,14 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 			for _, o := range objs {
 				count[o.Kind]++
 			}
-			for _, kind := range []string{"Deployment", "Service", "ServiceAccount", "PodDisruptionBudget", "Job"} {
+			for _, kind := range []string{"Deployment", "Service", "PodDisruptionBudget", "Job"} {
 				if count[kind] != len(services) {
 					t.Errorf("%d %s objects, want one per service (%d)", count[kind], kind, len(services))
 				}
+			}
+			// One for each service's pods and one for its migration Job.
+			if count["ServiceAccount"] != 2*len(services) {
+				t.Errorf("%d ServiceAccount objects, want two per service (%d)", count["ServiceAccount"], 2*len(services))
 			}
 			if count["NetworkPolicy"] == 0 {
 				t.Error("no NetworkPolicy rendered")
