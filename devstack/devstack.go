@@ -233,16 +233,17 @@ func (s *Stack) startServers(ctx context.Context, opts Options) error {
 		}
 	default:
 		const server = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+		existed := false
 		if freshVault && testenv.Answers(server) {
-			// Everything in the local database was encrypted under keys of an
-			// earlier dev Vault, gone with it: start the database afresh too.
-			fmt.Fprintln(s.log.tag("devstack"), "a new in-memory Vault dev server started: recreating database amancair, whose data was encrypted under the last one")
-			dropDatabase(server, "amancair")
+			existed = s.resetDevDatabase(server)
 		}
 		if s.DatabaseURL, stop, err = testenv.Postgres(ctx, server, "amancair", s.log.tag("postgres")); err != nil {
 			return err
 		}
 		s.stops = append(s.stops, stop)
+		if freshVault && !existed {
+			markDevDatabase(server) // made here, under this dev Vault
+		}
 	}
 
 	if opts.PrivateNATS {
@@ -409,6 +410,44 @@ func envOr(v, def string) string {
 		return v
 	}
 	return def
+}
+
+// devMarker labels a local database whose data is encrypted under an in-memory
+// dev Vault started by make run, and so may be recreated with the next one.
+const devMarker = "amancair make run: encrypted under an in-memory dev Vault"
+
+// resetDevDatabase drops the local database amancair when make run made it
+// under an earlier dev Vault (its data cannot be decrypted any more). A database
+// it did not mark is left alone, with a warning. It reports whether the database
+// is still there.
+func (s *Stack) resetDevDatabase(server string) (kept bool) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, server)
+	if err != nil {
+		return false
+	}
+	defer conn.Close(ctx)
+	var comment *string
+	err = conn.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = 'amancair'`).Scan(&comment)
+	switch {
+	case err != nil: // no such database: nothing to reset
+		return false
+	case comment != nil && *comment == devMarker:
+		fmt.Fprintln(s.log.tag("devstack"), "a new in-memory Vault dev server started: recreating database amancair, which make run encrypted under the last one")
+		dropDatabase(server, "amancair")
+		return false
+	default:
+		fmt.Fprintln(s.log.tag("devstack"), "warning: a new in-memory Vault dev server started, but database amancair was not made by make run and is kept; its data was encrypted under another Vault (drop it, or point VAULT_ADDR at that Vault)")
+		return true
+	}
+}
+
+func markDevDatabase(server string) {
+	ctx := context.Background()
+	if conn, err := pgx.Connect(ctx, server); err == nil {
+		_, _ = conn.Exec(ctx, `COMMENT ON DATABASE amancair IS '`+devMarker+`'`)
+		conn.Close(ctx)
+	}
 }
 
 func dropDatabase(serverURL, name string) {
