@@ -136,6 +136,18 @@ func TestNATSPermissions(t *testing.T) {
 		cancel()
 	}
 
+	// audit reads the newest published checkpoint back from the stream.
+	if err := publish(js(audit), "amancair.audit.chain.checkpointed", "audit", "chain.checkpointed"); err != nil {
+		t.Errorf("audit publishing a checkpoint: %v", err)
+	}
+	gctx, gcancel := context.WithTimeout(ctx, 3*time.Second)
+	if st, err := js(audit).Stream(gctx, "AMANCAIR"); err != nil {
+		t.Errorf("audit reading the stream: %v", err)
+	} else if _, err := st.GetLastMsgForSubject(gctx, "amancair.audit.chain.checkpointed"); err != nil {
+		t.Errorf("audit reading its last checkpoint back: %v", err)
+	}
+	gcancel()
+
 	// Nobody reads another service's inbox, where its deliveries arrive.
 	for _, subject := range []string{"_INBOX.>", "_INBOX_audit.>"} {
 		nc := connect("device")

@@ -117,6 +117,11 @@ func CheckpointMessage(seq int64, hash []byte) []byte {
 	return append(msg, hash...)
 }
 
+// PublishedCheckpoints reads checkpoints back from outside the database.
+type PublishedCheckpoints interface {
+	Latest(ctx context.Context) (c Checkpoint, ok bool, err error)
+}
+
 // Notary signs and checks checkpoints with a key only the audit service holds.
 type Notary interface {
 	Sign(ctx context.Context, msg []byte) (version int, sig []byte, err error)
@@ -178,18 +183,28 @@ type Repository interface {
 	Head(ctx context.Context) (int64, []byte, error)
 	// Checkpoints returns every checkpoint, oldest first; LastCheckpoint the newest seq.
 	Checkpoints(ctx context.Context) ([]Checkpoint, error)
-	// AddCheckpoint stores a checkpoint.
+	// AddCheckpoint stores a checkpoint (and publishes it).
 	AddCheckpoint(ctx context.Context, c Checkpoint) error
+	// HashAt returns entry seq's hash, nil if there is none.
+	HashAt(ctx context.Context, seq int64) ([]byte, error)
 }
 
 // Service holds the audit use cases.
 type Service struct {
-	repo   Repository
-	notary Notary
+	repo      Repository
+	notary    Notary
+	published PublishedCheckpoints
 }
 
-// NewService returns the use cases over repo, checkpoints signed by notary.
-func NewService(repo Repository, notary Notary) *Service { return &Service{repo: repo, notary: notary} }
+// NewService returns the use cases over repo, checkpoints signed by notary and
+// read back from published.
+func NewService(repo Repository, notary Notary, published PublishedCheckpoints) *Service {
+	return &Service{repo: repo, notary: notary, published: published}
+}
+
+// ErrChainDiverged means the trail no longer matches the newest checkpoint
+// published outside the database: it was rewritten or cut.
+var ErrChainDiverged = errors.New("audit chain no longer matches its published checkpoint")
 
 func allowed(ctx context.Context) error {
 	if c, ok := auth.CallerFrom(ctx); ok && c.Has(auth.RoleAuditor, auth.RoleAdmin) {
@@ -211,11 +226,24 @@ func (s *Service) Verify(ctx context.Context) (Verification, error) {
 	if err := allowed(ctx); err != nil {
 		return Verification{}, err
 	}
-	return VerifyAll(ctx, s.repo, s.notary)
+	return VerifyAll(ctx, s.repo, s.notary, s.published)
 }
 
-// Checkpoint signs the chain's head if it moved since the last checkpoint.
+// Checkpoint signs the chain's head if it moved since the last checkpoint. It
+// refuses when the chain no longer matches the newest published checkpoint, so
+// a rewritten trail never gets a genuine signature.
 func (s *Service) Checkpoint(ctx context.Context) error {
+	if last, ok, err := s.published.Latest(ctx); err != nil {
+		return err
+	} else if ok {
+		hash, err := s.repo.HashAt(ctx, last.Seq)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(hash, last.Hash) {
+			return ErrChainDiverged
+		}
+	}
 	seq, hash, err := s.repo.Head(ctx)
 	if err != nil || seq == 0 {
 		return err
@@ -238,10 +266,21 @@ func (s *Service) Checkpoint(ctx context.Context) error {
 // against every signed checkpoint: each must be genuine and match the chain at
 // its seq, and the chain must reach the newest one — so rewriting the trail,
 // or cutting its tail, is found even by someone who can rewrite every hash.
-func VerifyAll(ctx context.Context, repo Repository, notary Notary) (Verification, error) {
+func VerifyAll(ctx context.Context, repo Repository, notary Notary, published PublishedCheckpoints) (Verification, error) {
 	cps, err := repo.Checkpoints(ctx)
 	if err != nil {
 		return Verification{}, err
+	}
+	// The newest checkpoint published outside the database counts too: deleting
+	// checkpoints from the table does not hide a cut tail.
+	if published != nil {
+		last, ok, err := published.Latest(ctx)
+		if err != nil {
+			return Verification{}, err
+		}
+		if ok && (len(cps) == 0 || cps[len(cps)-1].Seq < last.Seq) {
+			cps = append(cps, last)
+		}
 	}
 	at := make(map[int64][]byte, len(cps))
 	for _, c := range cps {

@@ -4,6 +4,8 @@ package postgres
 import (
 	"context"
 	"embed"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -24,10 +26,19 @@ var migrations embed.FS
 func Migrations() fs.FS { return pgpkg.MigrationFiles(migrations) }
 
 // Trail implements audit.Repository.
-type Trail struct{ pool *pgxpool.Pool }
+type Trail struct {
+	pool   *pgxpool.Pool
+	outbox *events.Outbox
+}
 
-// NewTrail returns the repository over pool.
-func NewTrail(pool *pgxpool.Pool) *Trail { return &Trail{pool: pool} }
+// NewTrail returns the repository over pool; checkpoints are also published as
+// events through outbox, so a copy lives outside the database.
+func NewTrail(pool *pgxpool.Pool, outbox *events.Outbox) *Trail {
+	return &Trail{pool: pool, outbox: outbox}
+}
+
+// CheckpointEvent is the event type that carries a checkpoint out of the database.
+const CheckpointEvent = "chain.checkpointed"
 
 const entryColumns = `seq, event_id::text, type, service, actor_id, actor_roles, subject_user_id, occurred_at,
 	coalesce(trace_id, ''), coalesce(client_ip, ''), fields, refs, attrs, prev_hash, hash`
@@ -192,14 +203,33 @@ func (t *Trail) Checkpoints(ctx context.Context) ([]audit.Checkpoint, error) {
 	return cps, err
 }
 
-// AddCheckpoint stores a checkpoint; one for a seq already checkpointed (another
-// replica was quicker) is dropped.
+// AddCheckpoint stores a checkpoint and, in the same transaction, its event,
+// which the relay publishes to the deny-delete stream; one for a seq already
+// checkpointed (another replica was quicker) is dropped.
 func (t *Trail) AddCheckpoint(ctx context.Context, c audit.Checkpoint) error {
 	return pgpkg.Tx(ctx, t.pool, pgpkg.PurposeSystem, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO audit_checkpoints (seq, hash, key_version, signature) VALUES ($1, $2, $3, $4)
+		tag, err := tx.Exec(ctx, `INSERT INTO audit_checkpoints (seq, hash, key_version, signature) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (seq) DO NOTHING`, c.Seq, c.Hash, c.KeyVersion, c.Signature)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		return t.outbox.Append(ctx, tx, events.Event{Type: CheckpointEvent,
+			Refs:  map[string]int64{"seq": c.Seq, "key_version": int64(c.KeyVersion)},
+			Attrs: map[string]string{"hash": hex.EncodeToString(c.Hash), "signature": base64.StdEncoding.EncodeToString(c.Signature)}})
+	})
+}
+
+// HashAt returns the hash of entry seq, or nil if there is none.
+func (t *Trail) HashAt(ctx context.Context, seq int64) ([]byte, error) {
+	var hash []byte
+	err := pgpkg.Tx(ctx, t.pool, pgpkg.PurposeSystem, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT hash FROM audit_log WHERE seq = $1`, seq).Scan(&hash)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
 		return err
 	})
+	return hash, err
 }
 
 func scanEntry(row pgx.Row) (audit.Entry, error) {
