@@ -39,6 +39,14 @@ func Tx(ctx context.Context, pool *pgxpool.Pool, purpose string, fn func(pgx.Tx)
 	})
 }
 
+// SetPurpose changes the purpose of the transaction tx (opened by Tx) from here
+// on, for a use case that must also reach rows only another purpose admits (an
+// erasure removing the user's login codes and tokens).
+func SetPurpose(ctx context.Context, tx pgx.Tx, purpose string) error {
+	_, err := tx.Exec(ctx, `SELECT set_config('app.purpose', $1, true)`, purpose)
+	return err
+}
+
 // rlsFunctions are the helpers every schema's policies are written with. Migrate
 // (re)creates them in the schema, as its owner, before the schema's migrations.
 const rlsFunctions = `

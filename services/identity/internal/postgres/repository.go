@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -186,8 +185,9 @@ func (u *Users) Update(ctx context.Context, id int64, change func(identity.User)
 }
 
 // Erase crypto-shreds user id: its data key is destroyed, so every value
-// encrypted for it is unreadable in this database and in every backup; its blind
-// indexes, codes and refresh tokens go, and the row stays only as a tombstone.
+// encrypted for it is unreadable in this database (backups taken before keep the
+// wrapped key: docs/key-rotation.md); its blind indexes, codes and refresh tokens
+// go, and the row stays only as a tombstone.
 func (u *Users) Erase(ctx context.Context, id int64) error {
 	err := pgpkg.Tx(ctx, u.pool, pgpkg.PurposeNone, func(tx pgx.Tx) error {
 		var found int64
@@ -204,16 +204,14 @@ func (u *Users) Erase(ctx context.Context, id int64) error {
 		}
 		// Codes and refresh tokens are visible only to the login purpose; the
 		// rest of this transaction acts as login to remove them.
+		if err := pgpkg.SetPurpose(ctx, tx, pgpkg.PurposeLogin); err != nil {
+			return err
+		}
 		for _, stmt := range []string{
-			`SELECT set_config('app.purpose', 'login', true)`,
 			`DELETE FROM otp_codes WHERE user_id = $1`,
 			`DELETE FROM refresh_tokens WHERE user_id = $1`,
 		} {
-			args := []any{id}
-			if !strings.Contains(stmt, "$1") {
-				args = nil
-			}
-			if _, err := tx.Exec(ctx, stmt, args...); err != nil {
+			if _, err := tx.Exec(ctx, stmt, id); err != nil {
 				return err
 			}
 		}
@@ -271,7 +269,7 @@ func (u *Users) RevokeRole(ctx context.Context, phone, role string) (int64, []st
 			return err
 		}
 		// Refresh tokens are visible only to the login purpose.
-		if _, err := tx.Exec(ctx, `SELECT set_config('app.purpose', 'login', true)`); err != nil {
+		if err := pgpkg.SetPurpose(ctx, tx, pgpkg.PurposeLogin); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, id); err != nil {
