@@ -77,12 +77,17 @@ func (h *handler) list(c *fiber.Ctx) error {
 	return httpserver.JSON(c, http.StatusOK, out)
 }
 
-func (h *handler) replace(c *fiber.Ctx) error {
-	userID, err := httpserver.PathID(c, "user_id")
-	if err != nil {
-		return err
+// contactPath reads /emergency/{user_id}/{contact_id}.
+func contactPath(c *fiber.Ctx) (userID, id int64, err error) {
+	if userID, err = httpserver.PathID(c, "user_id"); err != nil {
+		return 0, 0, err
 	}
-	id, err := httpserver.PathID(c, "contact_id")
+	id, err = httpserver.PathID(c, "contact_id")
+	return userID, id, err
+}
+
+func (h *handler) replace(c *fiber.Ctx) error {
+	userID, id, err := contactPath(c)
 	if err != nil {
 		return err
 	}
@@ -98,11 +103,7 @@ func (h *handler) replace(c *fiber.Ctx) error {
 }
 
 func (h *handler) remove(c *fiber.Ctx) error {
-	userID, err := httpserver.PathID(c, "user_id")
-	if err != nil {
-		return err
-	}
-	id, err := httpserver.PathID(c, "contact_id")
+	userID, id, err := contactPath(c)
 	if err != nil {
 		return err
 	}

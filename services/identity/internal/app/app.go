@@ -26,7 +26,15 @@ import (
 
 // Run runs the identity command in args (serve, migrate, version, grant-role).
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	// One signer per process, whichever of Keys and Mount asks first: it verifies
+	// identity's own tokens and signs new ones from the same cached key versions.
 	var signer *vault.Signer
+	signerFor := func(d *platform.Deps) *vault.Signer {
+		if signer == nil {
+			signer = vault.NewSigner(d.Transit)
+		}
+		return signer
+	}
 	return platform.Run(ctx, platform.Service{
 		Name:        "identity",
 		Migrations:  postgres.Migrations(),
@@ -34,8 +42,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		TransitKeys: vault.Keys,
 		PIIKey:      "identity-pii",
 		Keys: func(d *platform.Deps) (jwt.Keyfunc, error) {
-			signer = vault.NewSigner(d.Transit)
-			return signer.Keyfunc, nil
+			return signerFor(d).Keyfunc, nil
 		},
 		Mount: func(d *platform.Deps, app *fiber.App) error {
 			policy := identity.DefaultLoginPolicy()
@@ -45,7 +52,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			logins := postgres.NewLogins(d.Pool, d.Outbox, d.Keyring)
 			hasher := vault.NewHasher(d.Transit)
 			throttle := identity.NewThrottle(logins, logins)
-			login := identity.NewLogin(logins, hasher, signer,
+			login := identity.NewLogin(logins, hasher, signerFor(d),
 				sms.NewPublisher(d.NATS, d.Env.String("SMS_SUBJECT", sms.Subject), d.Telemetry.Propagator),
 				throttle, policy, time.Now)
 			others := peers.New(map[string]string{
@@ -54,7 +61,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			}, d.Telemetry.TracerProvider, d.Telemetry.Propagator)
 			users := identity.NewService(postgres.NewUsers(d.Pool, d.Outbox, d.Keyring), others, throttle, time.Now)
 			users.Registrations.Count = d.Env.Int("REGISTRATIONS_PER_IP", users.Registrations.Count, 1, 1_000_000_000)
-			return httpapi.Routes(app, users, login, signer, d.Auth)
+			return httpapi.Routes(app, users, login, signerFor(d), d.Auth)
 		},
 		Commands: map[string]platform.Command{"grant-role": grantRole, "revoke-role": revokeRole},
 	}, args, getenv, stdout)
