@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -27,20 +26,7 @@ var smsSubject = "test." + testenv.RandomID(6) + ".notifications.sms"
 var logs testenv.SyncBuffer
 
 func TestMain(m *testing.M) {
-	var err error
-	stack, err = devstack.Start(context.Background(), devstack.Options{Ephemeral: true, Log: &logs,
-		DatabaseURL: os.Getenv("TEST_DATABASE_URL"), NATSURL: os.Getenv("TEST_NATS_URL"),
-		ServiceEnv: []string{"SMS_SUBJECT=" + smsSubject}})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "start stack: %v\n%s", err, logs.String())
-		os.Exit(1)
-	}
-	code := m.Run()
-	stack.Stop()
-	if code != 0 {
-		fmt.Fprintf(os.Stderr, "--- stack logs ---\n%s", logs.String())
-	}
-	os.Exit(code)
+	os.Exit(devstack.TestMain(m, devstack.Options{NATSURL: os.Getenv("TEST_NATS_URL"), ServiceEnv: []string{"SMS_SUBJECT=" + smsSubject}}, &logs, func(s *devstack.Stack) { stack = s }))
 }
 
 // blueprintCurls are the blueprint's three examples, verbatim but for the address

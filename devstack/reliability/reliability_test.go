@@ -4,7 +4,6 @@
 package reliability
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,19 +25,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	var err error
-	stack, err = devstack.Start(context.Background(), devstack.Options{Ephemeral: true, PrivateNATS: true, Log: &logs,
-		DatabaseURL: os.Getenv("TEST_DATABASE_URL"), ServiceEnv: []string{"SMS_SUBJECT=" + smsSubject}})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "start stack: %v\n%s", err, logs.String())
-		os.Exit(1)
-	}
-	code := m.Run()
-	stack.Stop()
-	if code != 0 {
-		fmt.Fprintf(os.Stderr, "--- stack logs ---\n%s", logs.String())
-	}
-	os.Exit(code)
+	os.Exit(devstack.TestMain(m, devstack.Options{PrivateNATS: true, ServiceEnv: []string{"SMS_SUBJECT=" + smsSubject}}, &logs, func(s *devstack.Stack) { stack = s }))
 }
 
 var seq = time.Now().UnixNano() % 100000
