@@ -105,7 +105,18 @@ func (s *Stack) Wait(ctx context.Context) error {
 }
 
 // Start brings the stack up, or stops whatever it started and returns the error.
-func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+func Start(ctx context.Context, opts Options) (*Stack, error) {
+	for attempt := 1; ; attempt++ {
+		s, err := start(ctx, opts)
+		// An ephemeral stack picks free ports up front; another process may take
+		// one before it is bound. Everything started was stopped: try anew.
+		if err == nil || !opts.Ephemeral || attempt == 3 || !strings.Contains(err.Error(), "already in use") {
+			return s, err
+		}
+	}
+}
+
+func start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	root, err := testenv.Root()
 	if err != nil {
 		return nil, err
